@@ -1,0 +1,138 @@
+// The CLI dispatcher: parses global flags, picks the command, runs it, and reports errors once.
+// Exit codes: 0 success, 1 failure (reported), 2 usage error.
+
+import { parseArgs } from 'node:util'
+import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
+import type { CommandContext, GlobalOptions } from './commands/context.ts'
+import { planCommand } from './commands/plan.ts'
+import { NotImplementedError, UsageError } from './lib/errors.ts'
+import type { Override } from './lib/config/load.ts'
+import { Progress, type LogSink, type Verbosity } from './lib/log/progress.ts'
+import { errorToJson, formatError } from './lib/log/report.ts'
+
+type Handler = (ctx: CommandContext, args: string[]) => number | Promise<number>
+
+interface Command {
+  summary: string
+  run: Handler
+}
+
+const notYet = (name: string, issue: string): Handler => () => {
+  throw new NotImplementedError(name, issue)
+}
+
+export const COMMANDS: Record<string, Command> = {
+  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster', run: notYet('up', 'lands with the machines and cluster issues') },
+  down: { summary: 'delete the machines and local state', run: notYet('down', 'lands with the machines issue') },
+  status: { summary: 'machines, nodes, components, versions (--json)', run: notYet('status', 'lands with the machines issue') },
+  ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: notYet('ssh', 'lands with the machines issue') },
+  kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: notYet('kubeconfig', 'lands with the cluster issue') },
+  smoke: { summary: 'run the smoke suite against the cluster (JUnit + JSON reports)', run: notYet('smoke', 'lands with the smoke-test issue') },
+  plan: { summary: 'per node, the steps `up` would run', run: planCommand },
+  doctor: { summary: 'check this host: which provider would be used, and what is missing', run: notYet('doctor', 'lands with the machines issue') },
+  'config validate': { summary: 'check cluster.config.yaml and report every problem with file:line:col', run: configValidateCommand },
+  'config schema': { summary: 'print the JSON Schema of cluster.config.yaml (for editors)', run: configSchemaCommand },
+}
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length))
+  return [
+    'Usage: kubelab <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  -c, --config FILE           cluster config (default: cluster.config.yaml, or $KUBELAB_CONFIG)',
+    '      --env-file FILE         .env file (default: .env beside the config)',
+    '      --provider TYPE         override provider.type (auto, nspawn, qemu, multipass, ssh)',
+    '      --kubernetes-version V  override kubernetes.version',
+    '      --json                  machine output on stdout',
+    '  -v, -vv, -vvv               more detail: per node, every remote command, streamed output',
+    '  -h, --help                  this help',
+  ].join('\n')
+}
+
+export interface CliIO {
+  stdout: LogSink
+  stderr: LogSink
+  env: Readonly<Record<string, string | undefined>>
+}
+
+function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; verbosity: Verbosity; help: boolean; positionals: string[] } {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'env-file': { type: 'string' },
+        provider: { type: 'string' },
+        'kubernetes-version': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', short: 'v', multiple: true },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message, { hint: 'kubelab --help lists commands and options' })
+  }
+  const v = parsed.values
+  const flags: Override[] = []
+  if (v.provider !== undefined) flags.push({ path: ['provider', 'type'], value: v.provider, origin: '--provider (flag)' })
+  if (v['kubernetes-version'] !== undefined) {
+    flags.push({ path: ['kubernetes', 'version'], value: v['kubernetes-version'], origin: '--kubernetes-version (flag)' })
+  }
+  return {
+    options: {
+      config: v.config ?? env.KUBELAB_CONFIG ?? 'cluster.config.yaml',
+      ...(v['env-file'] ? { envFile: v['env-file'] } : {}),
+      json: v.json ?? false,
+      flags,
+    },
+    verbosity: Math.min(3, v.verbose?.length ?? 0) as Verbosity,
+    help: v.help ?? false,
+    positionals: parsed.positionals,
+  }
+}
+
+/** Finds the longest command name at the start of the positionals ("config validate" before "config"). */
+function pick(positionals: string[]): { name: string; args: string[] } | undefined {
+  for (let n = Math.min(2, positionals.length); n >= 1; n--) {
+    const name = positionals.slice(0, n).join(' ')
+    if (COMMANDS[name]) return { name, args: positionals.slice(n) }
+  }
+  return undefined
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const write = (sink: LogSink) => (text: string) => sink.write(text.endsWith('\n') ? text : `${text}\n`)
+  let json = argv.includes('--json')
+  const progress0 = new Progress({ sink: io.stderr })
+  try {
+    const { options, verbosity, help, positionals } = parse(argv, io.env)
+    json = options.json
+    if (help || positionals.length === 0) {
+      write(help ? io.stdout : io.stderr)(usage())
+      return help ? 0 : 2
+    }
+    const found = pick(positionals)
+    if (!found) {
+      const sub = positionals[0] === 'config' ? ' (config validate | config schema)' : ''
+      throw new UsageError(`unknown command "${positionals.join(' ')}"${sub}`, { hint: 'kubelab --help lists commands' })
+    }
+    const ctx: CommandContext = {
+      options,
+      progress: new Progress({ sink: io.stderr, verbosity }),
+      out: write(io.stdout),
+      env: io.env,
+    }
+    return await COMMANDS[found.name]!.run(ctx, found.args)
+  } catch (err) {
+    progress0.info(formatError(err))
+    if (json) write(io.stdout)(JSON.stringify({ ok: false, error: errorToJson(err) }, null, 2))
+    return err instanceof UsageError ? 2 : 1
+  }
+}

@@ -1,0 +1,35 @@
+// What every command gets: parsed global options, the progress reporter, and stdout.
+
+import path from 'node:path'
+import { loadConfig, type LoadedConfig, type Override } from '../lib/config/load.ts'
+import type { Progress } from '../lib/log/progress.ts'
+
+export interface GlobalOptions {
+  /** Config file (-c), default ./cluster.config.yaml or $KUBELAB_CONFIG. */
+  config: string
+  envFile?: string
+  json: boolean
+  /** Overrides from flags such as --provider. */
+  flags: Override[]
+}
+
+export interface CommandContext {
+  options: GlobalOptions
+  progress: Progress
+  /** Machine output (--json) and the command's own result text. */
+  out: (text: string) => void
+  env: Readonly<Record<string, string | undefined>>
+}
+
+export function load(ctx: CommandContext): LoadedConfig {
+  return loadConfig(path.resolve(ctx.options.config), {
+    display: ctx.options.config,
+    env: ctx.env,
+    ...(ctx.options.envFile ? { envFile: path.resolve(ctx.options.envFile) } : {}),
+    flags: ctx.options.flags,
+  })
+}
+
+export function printJson(ctx: CommandContext, data: unknown): void {
+  ctx.out(JSON.stringify(data, null, 2))
+}

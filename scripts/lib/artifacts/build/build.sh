@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds one upstream component from its published Go modules with the local `go` toolchain.
+#
+#   build.sh COMPONENT VERSION OUTDIR
+#
+# COMPONENT: kubernetes | etcd | containerd | runc | cni-plugins | crictl | coredns
+# OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
+# idempotent: it writes into OUTDIR.partial and renames at the end, so an interrupted build leaves
+# nothing that looks finished. Module and build caches are Go's own (GOMODCACHE, GOCACHE).
+# Recipe and pitfalls: shared/notes/build-binaries-from-go-modules.md (wrapper module for projects
+# whose go.mod has replace directives; upstream build tags; version stamped via -ldflags).
+set -euo pipefail
+
+component=${1:?component}
+version=${2:?version}
+out=${3:?outdir}
+arch=${GOARCH:-$(go env GOARCH)}
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod GOARCH=$arch
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubelab-build-$component.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+partial="$out.partial"
+rm -rf "$partial"
+mkdir -p "$partial"
+cd "$work"
+
+log() { printf '[build %s %s] %s\n' "$component" "$version" "$*" >&2; }
+
+# A throw-away module that requires MODULE@VERSION; used where upstream's go.mod has replace
+# directives (so `go install pkg@version` refuses it).
+wrapper() {
+  local module=$1 ver=$2 gomod
+  go mod init example.invalid/kubelab-build-"$component" >/dev/null 2>&1
+  gomod=$(go mod download -json "$module@$ver" | sed -n 's/.*"GoMod": *"\([^"]*\)".*/\1/p')
+  [ -f "$gomod" ] || { log "cannot read go.mod of $module@$ver"; exit 1; }
+  local up_go up_godebug
+  up_go=$(awk '$1=="go"{print $2; exit}' "$gomod")
+  up_godebug=$(awk '$1=="godebug" && $2!="("{print $2}' "$gomod")
+  go mod edit -go="$up_go"
+  for kv in $up_godebug; do go mod edit -godebug="$kv"; done
+  echo "$gomod"
+}
+
+case "$component" in
+kubernetes)
+  gomod=$(wrapper k8s.io/kubernetes "$version")
+  minor=${version#v1.}; minor=${minor%%.*}
+  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/.*#\1#p' "$gomod")
+  for m in $staging; do go mod edit -replace="$m=$m@v0.${version#v1.}"; done
+  cmds="kubelet kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm"
+  pkgs=""; for c in $cmds; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
+  log "resolving modules"
+  # shellcheck disable=SC2046
+  go get -tool $(for p in $pkgs; do printf '%s@%s ' "$p" "$version"; done) >&2
+  go mod tidy >&2
+  bd=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  ld="-s -w"
+  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld="$ld -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld="$ld -X $p.gitTreeState=archive -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$bd"
+  done
+  log "compiling $cmds"
+  # shellcheck disable=SC2086
+  CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$partial/" $pkgs
+  ;;
+etcd)
+  wrapper go.etcd.io/etcd/server/v3 "$version" >/dev/null
+  go get -tool "go.etcd.io/etcd/server/v3@$version" "go.etcd.io/etcd/etcdctl/v3@$version" >&2
+  go mod tidy >&2
+  ld="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=gomodule"
+  CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$partial/etcd" go.etcd.io/etcd/server/v3
+  CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$partial/etcdctl" go.etcd.io/etcd/etcdctl/v3
+  ;;
+containerd)
+  ld="-s -w -X github.com/containerd/containerd/v2/version.Version=$version -X github.com/containerd/containerd/v2/version.Revision=gomodule"
+  m=github.com/containerd/containerd/v2/cmd
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -tags urfave_cli_no_docs -ldflags "$ld" \
+    "$m/containerd@$version" "$m/ctr@$version"
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -tags "urfave_cli_no_docs no_grpc" -ldflags "$ld" \
+    "$m/containerd-shim-runc-v2@$version"
+  ;;
+runc)
+  # cgo is required (nsenter); seccomp needs libseccomp-dev. Static so nodes need no libseccomp.
+  CGO_ENABLED=1 GOBIN="$partial" go install -trimpath -tags "seccomp urfave_cli_no_docs netgo osusergo" \
+    -ldflags "-s -w -extldflags -static" "github.com/opencontainers/runc@$version"
+  ;;
+cni-plugins)
+  p=github.com/containernetworking/plugins/plugins
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
+    -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$version" \
+    "$p/main/bridge@$version" "$p/ipam/host-local@$version" "$p/main/loopback@$version" "$p/meta/portmap@$version"
+  ;;
+crictl)
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${version#v}" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$version"
+  ;;
+coredns)
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=gomodule" \
+    "github.com/coredns/coredns@$version"
+  ;;
+*)
+  log "unknown component"; exit 2 ;;
+esac
+
+rm -rf "$out"
+mv "$partial" "$out"
+log "done: $(ls "$out" | tr '\n' ' ')"

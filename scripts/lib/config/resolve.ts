@@ -1,0 +1,161 @@
+// Defaults and derived values: turns a validated ConfigInput into the readonly ClusterConfig.
+// The derivations (per-node pod CIDRs, lab addresses) are also used by validate.ts to check
+// capacity, so both agree on what a config means.
+
+import * as cidr from './cidr.ts'
+import type { ConfigInput } from './schema.ts'
+import type { ClusterConfig, NodeSpec } from './types.ts'
+import { DEFAULT_KUBERNETES_VERSION, parseVersion } from '../versions.ts'
+
+export const DEFAULTS = {
+  name: 'kubelab',
+  providerType: 'auto',
+  network: '10.77.0.0/24',
+  multipassImage: '24.04',
+  clusterCIDR: '10.244.0.0/16',
+  nodeCIDRMaskSize: 24,
+  serviceCIDR: '10.96.0.0/16',
+  clusterDomain: 'cluster.local',
+  proxyMode: 'iptables',
+  cpus: 2,
+  memory: '2GiB',
+  sshUser: 'root',
+  sshPort: 22,
+  artifactsSource: 'auto',
+  /** Host number of the first node in the lab network (.11, .12, ...); .1 is the bridge. */
+  firstNodeHost: 11,
+} as const
+
+/** "2GiB" -> 2048, "1536MiB" -> 1536 (M and G are read as MiB and GiB). */
+export function parseMemoryMiB(text: string): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(Mi|Gi|MiB|GiB|M|G)$/.exec(text)
+  if (!m) return undefined
+  const n = Number(m[1])
+  return Math.round(m[2]!.startsWith('G') ? n * 1024 : n)
+}
+
+/**
+ * Pod CIDR per node: an explicit `podCIDR` is kept; the others take, in node order, the next
+ * subnet of the cluster CIDR that overlaps no explicit one. `undefined` where the cluster CIDR is
+ * exhausted (or the explicit value is not a CIDR; validation reports that separately).
+ */
+export function derivePodCidrs(
+  cluster: cidr.Cidr,
+  maskSize: number,
+  explicit: readonly (string | undefined)[],
+): (cidr.Cidr | undefined)[] {
+  const fixed = explicit.map((e) => (e === undefined ? undefined : cidr.parseCidr(e)))
+  const taken = fixed.flatMap((f) => (f?.ok ? [f.cidr] : []))
+  let next = 0
+  return fixed.map((f, i) => {
+    if (explicit[i] !== undefined) return f?.ok ? f.cidr : undefined
+    for (;;) {
+      const candidate = cidr.subnet(cluster, maskSize, next++)
+      if (!candidate) return undefined
+      if (!taken.some((t) => cidr.overlaps(t, candidate))) return candidate
+    }
+  })
+}
+
+/**
+ * Lab address per node for providers that make machines: explicit addresses are kept; the others
+ * take .11, .12, ... of the lab network, skipping explicit ones. `undefined` when the network is full.
+ */
+export function deriveAddresses(network: cidr.Cidr, explicit: readonly (string | undefined)[]): (string | undefined)[] {
+  const taken = new Set(explicit.flatMap((e) => (e === undefined ? [] : [cidr.parseIPv4(e)])))
+  let host = DEFAULTS.firstNodeHost
+  return explicit.map((e) => {
+    if (e !== undefined) return e
+    for (;;) {
+      const ip = cidr.nthAddress(network, host++)
+      if (ip === undefined || ip >= cidr.last(network)) return undefined
+      if (!taken.has(ip)) return cidr.formatIPv4(ip)
+    }
+  })
+}
+
+function mustCidr(text: string): cidr.Cidr {
+  const p = cidr.parseCidr(text)
+  if (!p.ok) throw new Error(`internal: resolve() called on an invalid CIDR ${text}`)
+  return p.cidr
+}
+
+/** Fills defaults and derived values. Call only on input that validate() accepted. */
+export function resolve(input: ConfigInput, env: Readonly<Record<string, string | undefined>>, file: string): ClusterConfig {
+  const p = input.provider ?? {}
+  const k = input.kubernetes ?? {}
+  const providerType = p.type ?? DEFAULTS.providerType
+  const network = mustCidr(p.network ?? DEFAULTS.network)
+  const clusterCIDR = mustCidr(k.clusterCIDR ?? DEFAULTS.clusterCIDR)
+  const serviceCIDR = mustCidr(k.serviceCIDR ?? DEFAULTS.serviceCIDR)
+  const maskSize = k.nodeCIDRMaskSize ?? DEFAULTS.nodeCIDRMaskSize
+  const version = k.version ?? DEFAULT_KUBERNETES_VERSION
+  const podCidrs = derivePodCidrs(clusterCIDR, maskSize, input.nodes.map((n) => n.podCIDR))
+  const addresses = providerType === 'ssh' || providerType === 'multipass'
+    ? input.nodes.map((n) => n.address ?? '')
+    : deriveAddresses(network, input.nodes.map((n) => n.address))
+
+  const nodes: NodeSpec[] = input.nodes.map((n, i) => ({
+    name: n.name,
+    role: n.role,
+    cpus: n.cpus ?? DEFAULTS.cpus,
+    memoryMiB: parseMemoryMiB(n.memory ?? DEFAULTS.memory)!,
+    address: addresses[i]!,
+    podCIDR: cidr.formatCidr(podCidrs[i]!),
+    labels: { ...(n.labels ?? {}) },
+    taints: [...(n.taints ?? [])],
+  }))
+
+  const cp = input.controlPlane ?? {}
+  const ssh = input.ssh ?? {}
+  const sshUser = ssh.user ?? DEFAULTS.sshUser
+  const tokenEnv = cp.mode === 'external' ? cp.tokenEnv : undefined
+  return {
+    file,
+    name: input.name ?? DEFAULTS.name,
+    provider: {
+      type: providerType,
+      network: cidr.formatCidr(network),
+      gateway: cidr.formatIPv4(network.base + 1),
+      ...(p.debianMirror ? { debianMirror: p.debianMirror } : {}),
+      qemu: { accel: p.qemu?.accel ?? 'auto', ...(p.qemu?.image ? { image: p.qemu.image } : {}) },
+      multipass: { image: p.multipass?.image ?? DEFAULTS.multipassImage },
+    },
+    kubernetes: {
+      version,
+      minor: parseVersion(version)!.minor,
+      clusterCIDR: cidr.formatCidr(clusterCIDR),
+      nodeCIDRMaskSize: maskSize,
+      serviceCIDR: cidr.formatCidr(serviceCIDR),
+      apiServiceIP: cidr.formatIPv4(serviceCIDR.base + 1),
+      dnsServiceIP: cidr.formatIPv4(serviceCIDR.base + 10),
+      clusterDomain: k.clusterDomain ?? DEFAULTS.clusterDomain,
+      proxyMode: k.proxyMode ?? DEFAULTS.proxyMode,
+    },
+    controlPlane: cp.mode === 'external'
+      ? { mode: 'external', endpoint: cp.endpoint!, tokenEnv: cp.tokenEnv!, caCertHash: cp.caCertHash! }
+      : { mode: 'managed' },
+    nodes,
+    artifacts: {
+      source: input.artifacts?.source ?? DEFAULTS.artifactsSource,
+      ...(input.artifacts?.lock ? { lock: input.artifacts.lock } : {}),
+      ...(input.artifacts?.mirror ? { mirror: input.artifacts.mirror } : {}),
+      ...(input.artifacts?.bundle ? { bundle: input.artifacts.bundle } : {}),
+    },
+    ssh: {
+      user: sshUser,
+      port: ssh.port ?? DEFAULTS.sshPort,
+      ...(ssh.keyFile ? { keyFile: ssh.keyFile } : {}),
+      ...(ssh.keyEnv ? { keyEnv: ssh.keyEnv } : {}),
+      agent: ssh.agent ?? false,
+      ...(ssh.bastion
+        ? { bastion: { host: ssh.bastion.host, port: ssh.bastion.port ?? 22, user: ssh.bastion.user ?? sshUser } }
+        : {}),
+    },
+    addons: { coredns: input.addons?.coredns ?? true },
+    secrets: {
+      ...(tokenEnv && env[tokenEnv] ? { bootstrapToken: env[tokenEnv] } : {}),
+      ...(ssh.keyEnv && env[ssh.keyEnv] ? { sshKey: env[ssh.keyEnv] } : {}),
+    },
+  }
+}

@@ -1,0 +1,80 @@
+// The resolved config: defaults filled, derived values computed, secrets read from the
+// environment, everything readonly. What the rest of kubelab works with (never ConfigInput).
+
+import type { ArtifactSource, ProviderType, ProxyMode, QemuAccel, Role } from './schema.ts'
+
+export interface NodeSpec {
+  readonly name: string
+  readonly role: Role
+  readonly cpus: number
+  readonly memoryMiB: number
+  /** ssh: the host to reach; local providers: the node's address in the lab network. */
+  readonly address: string
+  readonly podCIDR: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly taints: readonly string[]
+}
+
+export interface ProviderConfig {
+  readonly type: ProviderType
+  /** Lab network for machines kubelab makes; its first address is the bridge (gateway). */
+  readonly network: string
+  readonly gateway: string
+  readonly debianMirror?: string
+  readonly qemu: { readonly accel: QemuAccel; readonly image?: { readonly url: string; readonly sha256: string } }
+  readonly multipass: { readonly image: string }
+}
+
+export interface KubernetesConfig {
+  readonly version: string
+  readonly minor: number
+  readonly clusterCIDR: string
+  readonly nodeCIDRMaskSize: number
+  readonly serviceCIDR: string
+  /** First address of serviceCIDR: the `kubernetes` Service, a SAN of the apiserver cert. */
+  readonly apiServiceIP: string
+  /** Tenth address of serviceCIDR: cluster DNS, as kubeadm does. */
+  readonly dnsServiceIP: string
+  readonly clusterDomain: string
+  readonly proxyMode: ProxyMode
+}
+
+export type ControlPlaneConfig =
+  | { readonly mode: 'managed' }
+  | { readonly mode: 'external'; readonly endpoint: string; readonly tokenEnv: string; readonly caCertHash: string }
+
+export interface SshConfig {
+  readonly user: string
+  readonly port: number
+  readonly keyFile?: string
+  readonly keyEnv?: string
+  readonly agent: boolean
+  readonly bastion?: { readonly host: string; readonly port: number; readonly user: string }
+}
+
+export interface ArtifactsConfig {
+  readonly source: ArtifactSource
+  readonly lock?: string
+  readonly mirror?: string
+  readonly bundle?: string
+}
+
+/** Values read from the environment because the YAML named them. Never printed. */
+export interface Secrets {
+  readonly bootstrapToken?: string
+  readonly sshKey?: string
+}
+
+export interface ClusterConfig {
+  /** The config file this came from (absolute path). */
+  readonly file: string
+  readonly name: string
+  readonly provider: ProviderConfig
+  readonly kubernetes: KubernetesConfig
+  readonly controlPlane: ControlPlaneConfig
+  readonly nodes: readonly NodeSpec[]
+  readonly artifacts: ArtifactsConfig
+  readonly ssh: SshConfig
+  readonly addons: { readonly coredns: boolean }
+  readonly secrets: Secrets
+}

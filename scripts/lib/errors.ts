@@ -1,0 +1,126 @@
+// The error vocabulary. Every failure kubelab reports is one of these classes, each with a stable
+// code (for tests and --json) and, where there is one, the cause chain. The top-level reporter
+// (log/report.ts) turns them into text; nothing else formats errors.
+
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_PREFLIGHT'
+  | 'ERR_COMMAND'
+  | 'ERR_STEP'
+  | 'ERR_TEMPLATE'
+  | 'ERR_USAGE'
+  | 'ERR_NOT_IMPLEMENTED'
+
+export abstract class KubelabError extends Error {
+  abstract readonly code: ErrorCode
+  /** A one-line suggestion shown under the error, where the cause is known. */
+  hint?: string
+
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    if (options?.hint) this.hint = options.hint
+  }
+}
+
+/** Where a config problem is: a file position, or the environment variable / flag that set it. */
+export interface SourceLocation {
+  file?: string
+  line?: number
+  col?: number
+  /** For values that came from outside the file, e.g. "KUBELAB_PROVIDER (environment)". */
+  origin?: string
+}
+
+export interface ConfigIssue {
+  /** Dotted path with indexes, e.g. `nodes[1].role`; empty for the document itself. */
+  path: string
+  message: string
+  location: SourceLocation
+}
+
+/** The config is invalid. Carries EVERY problem found, not just the first. */
+export class ConfigError extends KubelabError {
+  readonly code = 'ERR_CONFIG'
+  constructor(
+    readonly file: string,
+    readonly issues: readonly ConfigIssue[],
+  ) {
+    super(`${file} has ${issues.length} problem${issues.length === 1 ? '' : 's'}`)
+  }
+}
+
+export interface PreflightCheck {
+  name: string
+  ok: boolean
+  detail: string
+  /** The one-line fix for a failed check. */
+  fix?: string
+}
+
+/** A requirement of the host or a machine is not met; nothing was changed. */
+export class PreflightError extends KubelabError {
+  readonly code = 'ERR_PREFLIGHT'
+  constructor(
+    readonly target: string,
+    readonly failed: readonly PreflightCheck[],
+  ) {
+    super(`preflight failed on ${target}: ${failed.map((c) => c.name).join(', ')}`)
+  }
+}
+
+export interface CommandResult {
+  node: string
+  /** The command or script exactly as sent. */
+  command: string
+  exitCode: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+  durationMs: number
+}
+
+/** A command on a node (or the host) exited non-zero, was killed, or timed out. */
+export class CommandError extends KubelabError {
+  readonly code = 'ERR_COMMAND'
+  constructor(
+    readonly result: CommandResult,
+    options?: { cause?: unknown; hint?: string; reason?: string },
+  ) {
+    const how = options?.reason
+      ?? (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`)
+    super(`command failed on ${result.node} (${how})`, options)
+  }
+}
+
+/** A converge step failed on a node; `cause` holds what went wrong inside it. */
+export class StepError extends KubelabError {
+  readonly code = 'ERR_STEP'
+  constructor(
+    readonly step: string,
+    readonly node: string,
+    cause: unknown,
+    options?: { hint?: string; address?: string },
+  ) {
+    const where = options?.address ? `${node} (${options.address})` : node
+    super(`${step} failed on ${where}`, { cause, hint: options?.hint })
+  }
+}
+
+/** A template could not be rendered: unknown or missing placeholders, unknown template. */
+export class TemplateError extends KubelabError {
+  readonly code = 'ERR_TEMPLATE'
+}
+
+/** The command line is wrong (unknown command or flag, missing argument). */
+export class UsageError extends KubelabError {
+  readonly code = 'ERR_USAGE'
+}
+
+/** The command exists in the CLI but the work behind it has not landed yet. */
+export class NotImplementedError extends KubelabError {
+  readonly code = 'ERR_NOT_IMPLEMENTED'
+  constructor(readonly command: string, readonly issue: string) {
+    super(`kubelab ${command}: not implemented yet (${issue})`)
+  }
+}

@@ -1,0 +1,98 @@
+// Human progress on stderr: one line per step (` ✓ Title  detail  4.1s`), a spinner only on a TTY
+// outside CI, and verbosity levels: 0 one line per step; 1 (-v) per node; 2 (-vv) every remote
+// command; 3 (-vvv) streamed output. Machine output never goes through here (it is stdout --json).
+
+export interface LogSink {
+  write(text: string): unknown
+  isTTY?: boolean
+}
+
+export type Verbosity = 0 | 1 | 2 | 3
+
+export interface ProgressOptions {
+  sink?: LogSink
+  verbosity?: Verbosity
+  /** Draw a spinner and rewrite lines. Default: sink is a TTY and CI is not set. */
+  interactive?: boolean
+  /** Clock, injectable for tests. */
+  now?: () => number
+}
+
+const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  const m = Math.floor(ms / 60_000)
+  return `${m}m${Math.round((ms % 60_000) / 1000)}s`
+}
+
+export class Progress {
+  readonly verbosity: Verbosity
+  readonly interactive: boolean
+  private readonly sink: LogSink
+  private readonly now: () => number
+  private spinner: { timer: NodeJS.Timeout; title: string } | undefined
+
+  constructor(options: ProgressOptions = {}) {
+    this.sink = options.sink ?? process.stderr
+    this.verbosity = options.verbosity ?? 0
+    this.interactive = options.interactive ?? (Boolean(this.sink.isTTY) && !process.env.CI)
+    this.now = options.now ?? Date.now
+  }
+
+  /** A plain message at verbosity 0. */
+  info(message: string): void {
+    this.line(message)
+  }
+
+  warn(message: string): void {
+    this.line(`! ${message}`)
+  }
+
+  /** A message shown only at verbosity >= level (1: per node, 2: commands, 3: streamed output). */
+  debug(level: 1 | 2 | 3, message: string): void {
+    if (this.verbosity >= level) this.line(`  ${message}`)
+  }
+
+  /**
+   * Runs `fn` as one named step: a spinner while it runs (interactive only), then
+   * ` ✓ title  detail  1.2s` or ` ✗ title  detail`. The error is rethrown unchanged.
+   */
+  async step<T>(title: string, fn: () => Promise<T>, detail?: (result: T) => string): Promise<T> {
+    const started = this.now()
+    this.startSpinner(title)
+    try {
+      const result = await fn()
+      this.stopSpinner()
+      const d = detail?.(result)
+      this.line(` ✓ ${title}${d ? `  ${d}` : ''}  ${formatDuration(this.now() - started)}`)
+      return result
+    } catch (err) {
+      this.stopSpinner()
+      this.line(` ✗ ${title}  ${formatDuration(this.now() - started)}`)
+      throw err
+    }
+  }
+
+  private line(text: string): void {
+    if (this.spinner) this.sink.write('\r\x1b[2K')
+    this.sink.write(`${text}\n`)
+  }
+
+  private startSpinner(title: string): void {
+    if (!this.interactive) return
+    let i = 0
+    const draw = () => this.sink.write(`\r\x1b[2K ${FRAMES[i++ % FRAMES.length]} ${title}`)
+    draw()
+    this.spinner = { timer: setInterval(draw, 80), title }
+    this.spinner.timer.unref()
+  }
+
+  private stopSpinner(): void {
+    if (!this.spinner) return
+    clearInterval(this.spinner.timer)
+    this.sink.write('\r\x1b[2K')
+    this.spinner = undefined
+  }
+}

@@ -1,0 +1,59 @@
+// The plan: machines x steps, from the config alone (pure). `kubelab plan` prints it; `up` follows it.
+
+import type { ClusterConfig, NodeSpec } from './config/types.ts'
+import { STEPS, type StepInfo } from './steps/index.ts'
+
+export interface NodePlan {
+  node: NodeSpec
+  steps: readonly StepInfo[]
+}
+
+export interface Plan {
+  cluster: string
+  provider: ClusterConfig['provider']['type']
+  kubernetesVersion: string
+  controlPlane: ClusterConfig['controlPlane']['mode']
+  nodes: NodePlan[]
+}
+
+export function stepsFor(config: ClusterConfig, node: NodeSpec): StepInfo[] {
+  const managed = config.controlPlane.mode === 'managed'
+  return STEPS.filter((s) => {
+    if (s.managedOnly && !managed) return false
+    if (s.on === 'control-plane') return node.role === 'control-plane'
+    if (s.on === 'workers') return node.role === 'worker'
+    return true
+  })
+}
+
+export function makePlan(config: ClusterConfig): Plan {
+  // Control-plane nodes first: workers join them.
+  const ordered = [...config.nodes].sort((a, b) => Number(a.role === 'worker') - Number(b.role === 'worker'))
+  return {
+    cluster: config.name,
+    provider: config.provider.type,
+    kubernetesVersion: config.kubernetes.version,
+    controlPlane: config.controlPlane.mode,
+    nodes: ordered.map((node) => ({ node, steps: stepsFor(config, node) })),
+  }
+}
+
+export function formatPlan(plan: Plan): string {
+  const out = [
+    `Plan for cluster "${plan.cluster}": provider ${plan.provider}, Kubernetes ${plan.kubernetesVersion}, control plane ${plan.controlPlane}`,
+  ]
+  for (const { node, steps } of plan.nodes) {
+    out.push('', `${node.name}  (${node.role}, ${node.address || 'address from provider'}, pods ${node.podCIDR})`)
+    const width = Math.max(...steps.map((s) => s.id.length))
+    steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(2)}. ${s.id.padEnd(width)}  ${s.title}`))
+  }
+  return out.join('\n')
+}
+
+/** The plan as data for --json (node specs without secrets; steps as id + title). */
+export function planToJson(plan: Plan): Record<string, unknown> {
+  return {
+    ...plan,
+    nodes: plan.nodes.map(({ node, steps }) => ({ ...node, steps: steps.map(({ id, title }) => ({ id, title })) })),
+  }
+}

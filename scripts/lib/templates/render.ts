@@ -1,0 +1,45 @@
+// Strict text templates: `{{ name }}` placeholders, nothing else. A placeholder without a value,
+// or a value that no placeholder uses, is an error (never an empty string, never a silent extra).
+// Only unit files and other plain-text files are templates; YAML/JSON/TOML are built as data
+// (files.ts) and serialised.
+
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { TemplateError } from '../errors.ts'
+
+export const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates')
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9]*)\s*\}\}/g
+/** Anything that looks like template syntax but is not a well-formed placeholder. */
+const STRAY = /\{\{|\}\}/
+
+export function placeholders(text: string): Set<string> {
+  return new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))
+}
+
+export function renderText(name: string, text: string, values: Readonly<Record<string, string>>): string {
+  const used = placeholders(text)
+  const missing = [...used].filter((p) => values[p] === undefined).sort()
+  const unknown = Object.keys(values).filter((k) => !used.has(k)).sort()
+  const problems: string[] = []
+  if (missing.length) problems.push(`no value for ${missing.map((m) => `{{ ${m} }}`).join(', ')}`)
+  if (unknown.length) problems.push(`values not used by the template: ${unknown.join(', ')}`)
+  if (problems.length) throw new TemplateError(`template ${name}: ${problems.join('; ')}`)
+  const out = text.replace(PLACEHOLDER, (_, key: string) => values[key]!)
+  const stray = out.split('\n').findIndex((l) => STRAY.test(l))
+  if (stray >= 0) throw new TemplateError(`template ${name}: malformed placeholder on line ${stray + 1}`)
+  return out
+}
+
+export function readTemplate(name: string): string {
+  try {
+    return readFileSync(path.join(TEMPLATE_DIR, name), 'utf8')
+  } catch (err) {
+    throw new TemplateError(`template ${name}: cannot read ${path.join(TEMPLATE_DIR, name)}`, { cause: err })
+  }
+}
+
+export function renderTemplate(name: string, values: Readonly<Record<string, string>>): string {
+  return renderText(name, readTemplate(name), values)
+}

@@ -1,0 +1,41 @@
+// Every file kubelab installs on a node: where it goes, its mode, and the systemd unit to restart
+// when it changes. Text templates are files under templates/ named as installed; `data` files are
+// built by files.ts. Steps look files up here instead of spelling paths themselves.
+
+export interface InstalledFile {
+  /** `template`: templates/<name>, rendered with renderTemplate; `data`: built in files.ts. */
+  readonly kind: 'template' | 'data'
+  readonly dest: string
+  readonly mode: number
+  /** The unit to restart (or reload) when the file changes; none for files read on demand. */
+  readonly restarts?: string
+  /** Which nodes get it. */
+  readonly on: 'all' | 'control-plane'
+}
+
+const unit = (name: string, on: InstalledFile['on'] = 'all'): InstalledFile => ({
+  kind: 'template',
+  dest: `/etc/systemd/system/${name}`,
+  mode: 0o644,
+  restarts: name,
+  on,
+})
+
+export const INSTALLED_FILES = {
+  'modules-load.d/kubelab.conf': { kind: 'template', dest: '/etc/modules-load.d/kubelab.conf', mode: 0o644, restarts: 'systemd-modules-load.service', on: 'all' },
+  'sysctl.d/99-kubelab.conf': { kind: 'template', dest: '/etc/sysctl.d/99-kubelab.conf', mode: 0o644, restarts: 'systemd-sysctl.service', on: 'all' },
+  'systemd/containerd.service': unit('containerd.service'),
+  'systemd/kubelet.service': unit('kubelet.service'),
+  'systemd/kube-proxy.service': unit('kube-proxy.service'),
+  'systemd/etcd.service': unit('etcd.service', 'control-plane'),
+  'systemd/kube-apiserver.service': unit('kube-apiserver.service', 'control-plane'),
+  'systemd/kube-controller-manager.service': unit('kube-controller-manager.service', 'control-plane'),
+  'systemd/kube-scheduler.service': unit('kube-scheduler.service', 'control-plane'),
+  'containerd/config.toml': { kind: 'data', dest: '/etc/containerd/config.toml', mode: 0o644, restarts: 'containerd.service', on: 'all' },
+  'cni/net.d/10-bridge.conflist': { kind: 'data', dest: '/etc/cni/net.d/10-bridge.conflist', mode: 0o644, on: 'all' },
+  'kubelet/kubelet-config.yaml': { kind: 'data', dest: '/var/lib/kubelet/kubelet-config.yaml', mode: 0o644, restarts: 'kubelet.service', on: 'all' },
+  'kube-proxy/kube-proxy-config.yaml': { kind: 'data', dest: '/var/lib/kube-proxy/kube-proxy-config.yaml', mode: 0o644, restarts: 'kube-proxy.service', on: 'all' },
+  'crictl.yaml': { kind: 'data', dest: '/etc/crictl.yaml', mode: 0o644, on: 'all' },
+} as const satisfies Record<string, InstalledFile>
+
+export type InstalledFileName = keyof typeof INSTALLED_FILES

@@ -1,0 +1,111 @@
+// The real `kubelab` bin as a user runs it: exit codes, where output goes, --json.
+import test from 'ava'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { Ajv } from 'ajv'
+import { parse as parseYaml } from 'yaml'
+import { kubelab } from '../helpers/cli.ts'
+import { FIXTURES, ROOT } from '../helpers/paths.ts'
+
+const bad = path.join(FIXTURES, 'config/invalid-three-problems.yaml')
+
+test('config validate: exit 0 on the default config', async (t) => {
+  const r = await kubelab(['config', 'validate'])
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stderr, /cluster\.config\.yaml is valid: 3 nodes \(1 control-plane, 2 workers\), provider auto/)
+  t.is(r.stdout, '')
+})
+
+test('config validate: exit 1 on a bad config, every problem with file:line:col', async (t) => {
+  const r = await kubelab(['config', 'validate', '-c', 'test/fixtures/config/invalid-three-problems.yaml'])
+  t.is(r.code, 1)
+  const lines = r.stderr.trim().split('\n')
+  t.is(lines[0], '✗ test/fixtures/config/invalid-three-problems.yaml has 3 problems')
+  t.regex(lines[1]!, /^ {2}test\/fixtures\/config\/invalid-three-problems\.yaml:5:\d+ {2}kubernetes\.serviceCIDR: overlaps/)
+  t.regex(lines[2]!, /:8:\d+ {2}nodes\[1\]\.role: must be one of control-plane, worker; got "master"$/)
+  t.regex(lines[3]!, /:11:3 {2}addons\.dns: unknown key/)
+})
+
+test('config validate --json: errors as data on stdout', async (t) => {
+  const r = await kubelab(['config', 'validate', '-c', bad, '--json'])
+  t.is(r.code, 1)
+  const out = JSON.parse(r.stdout) as { ok: boolean; error: { code: string; issues: { path: string; where: string }[] } }
+  t.false(out.ok)
+  t.is(out.error.code, 'ERR_CONFIG')
+  t.deepEqual(out.error.issues.map((i) => i.path), ['kubernetes.serviceCIDR', 'nodes[1].role', 'addons.dns'])
+  t.regex(out.error.issues[0]!.where, /invalid-three-problems\.yaml:5:\d+$/)
+})
+
+test('plan prints every node with its ordered steps; --json gives the same plan', async (t) => {
+  const human = await kubelab(['plan', '-c', 'cluster.config.yaml'])
+  t.is(human.code, 0, human.stderr)
+  t.regex(human.stdout, /^Plan for cluster "kubelab": provider auto, Kubernetes v1\.35\.4, control plane managed/)
+  t.regex(human.stdout, /^control-plane {2}\(control-plane, 10\.77\.0\.11, pods 10\.244\.0\.0\/24\)$/m)
+  t.regex(human.stdout, /^worker-2 {2}\(worker, 10\.77\.0\.13, pods 10\.244\.2\.0\/24\)$/m)
+  const json = await kubelab(['plan', '-c', 'cluster.config.yaml', '--json'])
+  t.is(json.code, 0)
+  const plan = JSON.parse(json.stdout) as { nodes: { name: string; steps: { id: string; title: string }[] }[] }
+  t.deepEqual(plan.nodes.map((n) => n.name), ['control-plane', 'worker-1', 'worker-2'])
+  // The same steps, in the same order, as the human output.
+  for (const node of plan.nodes) {
+    const block = human.stdout.split('\n\n').find((b) => b.startsWith(`${node.name}  `))!
+    const ids = block.split('\n').slice(1).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[1])
+    t.deepEqual(ids, node.steps.map((s) => s.id))
+  }
+  t.true(plan.nodes[0]!.steps.some((s) => s.id === 'cp:apiserver'))
+  t.false(plan.nodes[1]!.steps.some((s) => s.id === 'cp:apiserver'))
+})
+
+test('plan with an external control plane has no control-plane steps', async (t) => {
+  const r = await kubelab(['plan', '-c', path.join(FIXTURES, 'config/valid-external.yaml'), '--json'], { env: { KUBELAB_TEST_TOKEN: 'abcdef.0123456789abcdef' } })
+  t.is(r.code, 0, r.stderr)
+  const plan = JSON.parse(r.stdout) as { nodes: { steps: { id: string }[] }[] }
+  t.false(plan.nodes.flatMap((n) => n.steps).some((s) => s.id.startsWith('cp:') || s.id.startsWith('pki:')))
+  t.false(r.stdout.includes('abcdef.0123456789abcdef'), 'secrets never printed')
+})
+
+test('config schema validates the default config and rejects a bad one', async (t) => {
+  const r = await kubelab(['config', 'schema'])
+  t.is(r.code, 0, r.stderr)
+  const schema = JSON.parse(r.stdout) as object
+  const ajv = new Ajv({ strict: false, allErrors: true })
+  const check = ajv.compile(schema)
+  t.true(check(parseYaml(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'))), JSON.stringify(check.errors))
+  t.false(check(parseYaml(readFileSync(bad, 'utf8'))))
+  t.true((check.errors ?? []).some((e) => e.instancePath === '/nodes/1/role'))
+  t.false(check({ nodes: [{ name: 'x', role: 'worker', cpu: 2 }] }), 'unknown keys are rejected')
+})
+
+test('the schema file the repo YAML links is current', async (t) => {
+  const r = await kubelab(['config', 'schema'])
+  t.is(readFileSync(path.join(ROOT, 'docs/cluster.config.schema.json'), 'utf8'), r.stdout,
+    'regenerate: npx kubelab config schema > docs/cluster.config.schema.json')
+  t.regex(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), /\$schema=\.\/docs\/cluster\.config\.schema\.json/)
+})
+
+test('commands whose work has not landed fail with "not implemented yet", never a fake success', async (t) => {
+  for (const cmd of [['up'], ['down'], ['status'], ['smoke']]) {
+    const r = await kubelab([...cmd, '--json'])
+    t.is(r.code, 1, cmd.join(' '))
+    t.regex(r.stderr, /not implemented yet/)
+    t.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_NOT_IMPLEMENTED')
+  }
+})
+
+test('usage errors exit 2 and say what is wrong', async (t) => {
+  const unknown = await kubelab(['frobnicate'])
+  t.is(unknown.code, 2)
+  t.regex(unknown.stderr, /unknown command "frobnicate"/)
+  const flag = await kubelab(['plan', '--nope'])
+  t.is(flag.code, 2)
+  t.regex(flag.stderr, /ERR_USAGE.*--nope/)
+  const help = await kubelab(['--help'])
+  t.is(help.code, 0)
+  t.regex(help.stdout, /config validate/)
+})
+
+test('flags beat the environment and a bad flag value names the flag', async (t) => {
+  const r = await kubelab(['config', 'validate', '--provider', 'vbox'], { env: { KUBELAB_PROVIDER: 'nspawn' } })
+  t.is(r.code, 1)
+  t.regex(r.stderr, /--provider \(flag\) {2}provider\.type: must be one of auto, nspawn, qemu, multipass, ssh; got "vbox"/)
+})
