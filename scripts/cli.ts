@@ -2,15 +2,20 @@
 // Exit codes: 0 success, 1 failure (reported), 2 usage error.
 
 import { parseArgs } from 'node:util'
+import {
+  artifactsBuildCommand, artifactsFetchCommand, artifactsListCommand, artifactsLockCommand, bundleCommand,
+  type CommandFlags,
+} from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
 import type { CommandContext, GlobalOptions } from './commands/context.ts'
+import { doctorCommand, downCommand, sshCommand, statusCommand, upCommand } from './commands/machines.ts'
 import { planCommand } from './commands/plan.ts'
 import { NotImplementedError, UsageError } from './lib/errors.ts'
 import type { Override } from './lib/config/load.ts'
 import { Progress, type LogSink, type Verbosity } from './lib/log/progress.ts'
 import { errorToJson, formatError } from './lib/log/report.ts'
 
-type Handler = (ctx: CommandContext, args: string[]) => number | Promise<number>
+type Handler = (ctx: CommandContext, args: string[], flags: CommandFlags) => number | Promise<number>
 
 interface Command {
   summary: string
@@ -22,16 +27,21 @@ const notYet = (name: string, issue: string): Handler => () => {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster', run: notYet('up', 'lands with the machines and cluster issues') },
-  down: { summary: 'delete the machines and local state', run: notYet('down', 'lands with the machines issue') },
-  status: { summary: 'machines, nodes, components, versions (--json)', run: notYet('status', 'lands with the machines issue') },
-  ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: notYet('ssh', 'lands with the machines issue') },
+  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', run: (ctx) => upCommand(ctx, ctx.options.machinesOnly) },
+  down: { summary: 'delete the machines and local state', run: downCommand },
+  status: { summary: 'machines, nodes, components, versions (--json)', run: statusCommand },
+  ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: sshCommand },
   kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: notYet('kubeconfig', 'lands with the cluster issue') },
   smoke: { summary: 'run the smoke suite against the cluster (JUnit + JSON reports)', run: notYet('smoke', 'lands with the smoke-test issue') },
   plan: { summary: 'per node, the steps `up` would run', run: planCommand },
-  doctor: { summary: 'check this host: which provider would be used, and what is missing', run: notYet('doctor', 'lands with the machines issue') },
+  doctor: { summary: 'check this host: which provider would be used, and what is missing', run: doctorCommand },
   'config validate': { summary: 'check cluster.config.yaml and report every problem with file:line:col', run: configValidateCommand },
   'config schema': { summary: 'print the JSON Schema of cluster.config.yaml (for editors)', run: configSchemaCommand },
+  'artifacts build': { summary: 'build the binaries the config needs from Go modules into the cache [--arch A]', run: artifactsBuildCommand },
+  'artifacts lock': { summary: 'fill missing sha256 pins of the versions lock from upstream checksum files', run: artifactsLockCommand },
+  'artifacts list': { summary: 'what the config needs and where it is in the cache (--json)', run: artifactsListCommand },
+  'artifacts fetch': { summary: 'make every file the config needs available in the cache (artifacts.source)', run: artifactsFetchCommand },
+  bundle: { summary: 'write everything the config needs into one tar: bundle -o FILE [--arch A]', run: bundleCommand },
 }
 
 export function usage(): string {
@@ -48,6 +58,9 @@ export function usage(): string {
     '      --provider TYPE         override provider.type (auto, nspawn, qemu, multipass, ssh)',
     '      --kubernetes-version V  override kubernetes.version',
     '      --json                  machine output on stdout',
+    '  -o, --output FILE           output file (bundle)',
+    '      --arch ARCH             node architecture for artifacts: amd64, arm64 (default: this host)',
+    '      --machines-only         up: provision the machines and stop there',
     '  -v, -vv, -vvv               more detail: per node, every remote command, streamed output',
     '  -h, --help                  this help',
   ].join('\n')
@@ -59,7 +72,7 @@ export interface CliIO {
   env: Readonly<Record<string, string | undefined>>
 }
 
-function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; verbosity: Verbosity; help: boolean; positionals: string[] } {
+function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; flags: CommandFlags; verbosity: Verbosity; help: boolean; positionals: string[] } {
   let parsed
   try {
     parsed = parseArgs({
@@ -72,8 +85,11 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; ver
         provider: { type: 'string' },
         'kubernetes-version': { type: 'string' },
         json: { type: 'boolean', default: false },
+        'machines-only': { type: 'boolean', default: false },
         verbose: { type: 'boolean', short: 'v', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
+        output: { type: 'string', short: 'o' },
+        arch: { type: 'string' },
       },
     })
   } catch (err) {
@@ -90,8 +106,10 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; ver
       config: v.config ?? env.KUBELAB_CONFIG ?? 'cluster.config.yaml',
       ...(v['env-file'] ? { envFile: v['env-file'] } : {}),
       json: v.json ?? false,
+      machinesOnly: v['machines-only'] ?? false,
       flags,
     },
+    flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}) },
     verbosity: Math.min(3, v.verbose?.length ?? 0) as Verbosity,
     help: v.help ?? false,
     positionals: parsed.positionals,
@@ -112,7 +130,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   let json = argv.includes('--json')
   const progress0 = new Progress({ sink: io.stderr })
   try {
-    const { options, verbosity, help, positionals } = parse(argv, io.env)
+    const { options, flags, verbosity, help, positionals } = parse(argv, io.env)
     json = options.json
     if (help || positionals.length === 0) {
       write(help ? io.stdout : io.stderr)(usage())
@@ -120,7 +138,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     }
     const found = pick(positionals)
     if (!found) {
-      const sub = positionals[0] === 'config' ? ' (config validate | config schema)' : ''
+      const sub = positionals[0] === 'config' ? ' (config validate | config schema)'
+        : positionals[0] === 'artifacts' ? ' (artifacts build | lock | list | fetch)' : ''
       throw new UsageError(`unknown command "${positionals.join(' ')}"${sub}`, { hint: 'kubelab --help lists commands' })
     }
     const ctx: CommandContext = {
@@ -129,7 +148,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       out: write(io.stdout),
       env: io.env,
     }
-    return await COMMANDS[found.name]!.run(ctx, found.args)
+    return await COMMANDS[found.name]!.run(ctx, found.args, flags)
   } catch (err) {
     progress0.info(formatError(err))
     if (json) write(io.stdout)(JSON.stringify({ ok: false, error: errorToJson(err) }, null, 2))

@@ -9,6 +9,8 @@ export interface GlobalOptions {
   config: string
   envFile?: string
   json: boolean
+  /** `up --machines-only`: provision machines, install nothing. */
+  machinesOnly: boolean
   /** Overrides from flags such as --provider. */
   flags: Override[]
 }

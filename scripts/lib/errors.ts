@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'ERR_TEMPLATE'
   | 'ERR_USAGE'
   | 'ERR_NOT_IMPLEMENTED'
+  | 'ERR_ARTIFACT'
+  | 'ERR_LOCKED'
+  | 'ERR_MACHINE'
+  | 'ERR_SSH'
 
 export abstract class KubelabError extends Error {
   abstract readonly code: ErrorCode
@@ -122,5 +126,38 @@ export class NotImplementedError extends KubelabError {
   readonly code = 'ERR_NOT_IMPLEMENTED'
   constructor(readonly command: string, readonly issue: string) {
     super(`kubelab ${command}: not implemented yet (${issue})`)
+  }
+}
+
+/** Another kubelab process holds the lock of this cluster (or of a cache entry being built). */
+export class LockedError extends KubelabError {
+  readonly code = 'ERR_LOCKED'
+  constructor(readonly lockFile: string, readonly holder: string) {
+    super(`${holder} is already running (lock ${lockFile})`, {
+      hint: 'wait for it to finish; if no such process exists the lock is removed automatically on the next run',
+    })
+  }
+}
+
+/** A machine could not be created, booted or reached; carries the tail of its console log. */
+export class MachineError extends KubelabError {
+  readonly code = 'ERR_MACHINE'
+  constructor(readonly machine: string, message: string, readonly consoleTail: readonly string[] = [], options?: { cause?: unknown; hint?: string }) {
+    super(`${machine}: ${message}`, options)
+  }
+}
+
+/**
+ * An artifact could not be made available or failed verification: a bad lock, a download that
+ * failed after retries, a sha256 mismatch (expected vs actual), a failed build, a broken bundle.
+ */
+export class ArtifactError extends KubelabError {
+  readonly code = 'ERR_ARTIFACT'
+  constructor(
+    message: string,
+    readonly details: { component?: string; file?: string; url?: string; expected?: string; actual?: string } = {},
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(message, options)
   }
 }

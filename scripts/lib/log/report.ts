@@ -6,6 +6,7 @@ import {
   CommandError,
   ConfigError,
   KubelabError,
+  MachineError,
   PreflightError,
   StepError,
   type ConfigIssue,
@@ -35,7 +36,7 @@ export function tailLines(text: string, max = TAIL_LINES): string[] {
   return [...errorish, ...rest]
 }
 
-function indent(lines: string[], by = '  '): string[] {
+function indent(lines: readonly string[], by = '  '): string[] {
   return lines.map((l) => by + l)
 }
 
@@ -67,6 +68,9 @@ export function formatError(err: unknown): string {
     }
   } else if (err instanceof CommandError) {
     lines.push(...indent(commandDetails(err)))
+  } else if (err instanceof MachineError) {
+    if (err.cause instanceof Error) lines.push(`  ${err.cause.message}`)
+    if (err.consoleTail.length) lines.push('  console (last lines):', ...indent(err.consoleTail, '    '))
   } else if (err instanceof StepError) {
     const cause = err.cause
     if (cause instanceof CommandError) {

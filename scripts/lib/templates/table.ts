@@ -9,11 +9,11 @@ export interface InstalledFile {
   readonly mode: number
   /** The unit to restart (or reload) when the file changes; none for files read on demand. */
   readonly restarts?: string
-  /** Which nodes get it. */
-  readonly on: 'all' | 'control-plane'
+  /** Which nodes get it; `nspawn-image` files are baked into the nspawn base image instead. */
+  readonly on: 'all' | 'control-plane' | 'nspawn-image'
 }
 
-const unit = (name: string, on: InstalledFile['on'] = 'all'): InstalledFile => ({
+const unit = (name: string, on: 'all' | 'control-plane' = 'all'): InstalledFile => ({
   kind: 'template',
   dest: `/etc/systemd/system/${name}`,
   mode: 0o644,
@@ -36,6 +36,10 @@ export const INSTALLED_FILES = {
   'kubelet/kubelet-config.yaml': { kind: 'data', dest: '/var/lib/kubelet/kubelet-config.yaml', mode: 0o644, restarts: 'kubelet.service', on: 'all' },
   'kube-proxy/kube-proxy-config.yaml': { kind: 'data', dest: '/var/lib/kube-proxy/kube-proxy-config.yaml', mode: 0o644, restarts: 'kube-proxy.service', on: 'all' },
   'crictl.yaml': { kind: 'data', dest: '/etc/crictl.yaml', mode: 0o644, on: 'all' },
+  'nspawn/kubelab-node-fixups': { kind: 'template', dest: '/usr/local/sbin/kubelab-node-fixups', mode: 0o755, on: 'nspawn-image' },
+  'nspawn/kubelab-node-fixups.service': { kind: 'template', dest: '/etc/systemd/system/kubelab-node-fixups.service', mode: 0o644, on: 'nspawn-image' },
+  'nspawn/ssh.service.d/kubelab.conf': { kind: 'template', dest: '/etc/systemd/system/ssh.service.d/kubelab.conf', mode: 0o644, on: 'nspawn-image' },
+  'nspawn/sshd_config.d/kubelab.conf': { kind: 'template', dest: '/etc/ssh/sshd_config.d/kubelab.conf', mode: 0o644, on: 'nspawn-image' },
 } as const satisfies Record<string, InstalledFile>
 
 export type InstalledFileName = keyof typeof INSTALLED_FILES

@@ -1,0 +1,93 @@
+// Per-machine cgroups on a cgroup v1 (hybrid) host: one folder per machine in every hierarchy,
+// below the cgroup this process is in, so two machines' PID 1 never share a cgroup. Removed
+// depth-first after the machine stopped; processes left in them (descendants of the machine we
+// started) are killed first.
+
+import { existsSync, readdirSync, readFileSync, rmdirSync, mkdirSync, writeFileSync, statSync } from 'node:fs'
+import path from 'node:path'
+
+const ROOT = '/sys/fs/cgroup'
+
+interface Hierarchy {
+  /** Mount point of the hierarchy. */
+  mount: string
+  /** This process's cgroup path in it. */
+  own: string
+}
+
+/** Parses /proc/self/cgroup into mounted hierarchies (v1 controllers, name=systemd, unified). */
+export function hierarchies(procCgroup = readFileSync('/proc/self/cgroup', 'utf8')): Hierarchy[] {
+  const out: Hierarchy[] = []
+  for (const line of procCgroup.trim().split('\n')) {
+    const [, controllers, own] = line.split(':') as [string, string, string]
+    let mount: string
+    if (controllers === '') mount = existsSync(path.join(ROOT, 'unified')) ? path.join(ROOT, 'unified') : ROOT
+    else if (controllers.startsWith('name=')) mount = path.join(ROOT, controllers.slice(5))
+    else mount = path.join(ROOT, controllers.split(',')[0]!)
+    if (!existsSync(mount)) {
+      // Co-mounted controllers (cpu,cpuacct) may be mounted under the joined name.
+      const joined = path.join(ROOT, controllers)
+      if (existsSync(joined)) mount = joined
+      else continue
+    }
+    out.push({ mount, own })
+  }
+  return out
+}
+
+/** The folders of one machine's cgroup, one per hierarchy. */
+export function machineCgroups(name: string): string[] {
+  return hierarchies().map((h) => path.join(h.mount, h.own, name))
+}
+
+/** Creates the machine's cgroups; returns the cgroup.procs files a launcher writes its PID into. */
+export function createMachineCgroups(name: string): string[] {
+  const procs: string[] = []
+  for (const dir of machineCgroups(name)) {
+    mkdirSync(dir, { recursive: true })
+    if (dir.startsWith(`${ROOT}/cpuset/`)) {
+      // cpuset v1: a new cgroup has no CPUs or memory nodes until given its parent's.
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        const own = path.join(dir, f)
+        if (existsSync(own) && readFileSync(own, 'utf8').trim() === '') {
+          writeFileSync(own, readFileSync(path.join(path.dirname(dir), f), 'utf8'))
+        }
+      }
+    }
+    procs.push(path.join(dir, 'cgroup.procs'))
+  }
+  return procs
+}
+
+/** Every PID still in the machine's cgroups (any depth). */
+export function cgroupPids(name: string): number[] {
+  const pids = new Set<number>()
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return
+    const procs = path.join(dir, 'cgroup.procs')
+    if (existsSync(procs)) {
+      for (const l of readFileSync(procs, 'utf8').split('\n')) if (l.trim()) pids.add(Number(l))
+    }
+    for (const e of readdirSync(dir)) {
+      const sub = path.join(dir, e)
+      if (statSync(sub).isDirectory()) walk(sub)
+    }
+  }
+  for (const dir of machineCgroups(name)) walk(dir)
+  return [...pids]
+}
+
+/** Removes the machine's cgroups depth-first. Returns the folders that could not be removed. */
+export function removeMachineCgroups(name: string): string[] {
+  const left: string[] = []
+  const remove = (dir: string) => {
+    if (!existsSync(dir)) return
+    for (const e of readdirSync(dir)) {
+      const sub = path.join(dir, e)
+      if (statSync(sub).isDirectory()) remove(sub)
+    }
+    try { rmdirSync(dir) } catch { left.push(dir) }
+  }
+  for (const dir of machineCgroups(name)) remove(dir)
+  return left
+}

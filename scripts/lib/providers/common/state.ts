@@ -1,0 +1,60 @@
+// The per-cluster state directory: what kubelab made (machines, processes, forwarded ports) so
+// that `down` can remove exactly that. Written atomically (temp file + rename). The real world
+// stays the source of truth: providers check every entry before trusting it.
+
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+export interface MachineRecord {
+  address: string
+  role: 'control-plane' | 'worker'
+  /** PIDs of processes kubelab started for this machine, by purpose (nspawn, forwarders, qemu). */
+  pids: Record<string, number>
+  /** 127.0.0.1 ports forwarded to the machine, by purpose. */
+  forwards: Record<string, number>
+  hostKeyFingerprint?: string
+  createdAt: string
+}
+
+export interface ClusterState {
+  cluster: string
+  provider: string
+  machines: Record<string, MachineRecord>
+}
+
+export function defaultStateRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return env.KUBELAB_STATE ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local/state'), 'kubelab')
+}
+
+export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return env.KUBELAB_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kubelab')
+}
+
+export class StateStore {
+  readonly file: string
+
+  constructor(readonly dir: string) {
+    this.file = path.join(dir, 'state.json')
+  }
+
+  read(cluster: string, provider: string): ClusterState {
+    if (!existsSync(this.file)) return { cluster, provider, machines: {} }
+    return JSON.parse(readFileSync(this.file, 'utf8')) as ClusterState
+  }
+
+  write(state: ClusterState): void {
+    mkdirSync(this.dir, { recursive: true })
+    const tmp = `${this.file}.${process.pid}.tmp`
+    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
+    renameSync(tmp, this.file)
+  }
+
+  /** Read, change, write back. */
+  update(cluster: string, provider: string, change: (s: ClusterState) => void): ClusterState {
+    const s = this.read(cluster, provider)
+    change(s)
+    this.write(s)
+    return s
+  }
+}

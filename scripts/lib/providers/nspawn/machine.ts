@@ -1,0 +1,236 @@
+// One nspawn machine: its folders (overlay upper/work, merged root, bind-mounted
+// /var/lib/containerd and /var/lib/kubelet), its own files (hostname, machine-id, host key,
+// authorized key), its cgroups, the systemd-nspawn process, and the SSH forwarders (a UNIX socket
+// for kubelab, a 127.0.0.1 port for the user). Recipe and the reason for each flag:
+// shared/design/test-lab.md section A.
+
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { quote } from 'zx'
+import { MachineError } from '../../errors.ts'
+import { host, hostOk } from '../../host/exec.ts'
+import { cgroupPids, createMachineCgroups, removeMachineCgroups } from '../common/cgroups.ts'
+
+export interface MachinePaths {
+  dir: string
+  upper: string
+  work: string
+  rootfs: string
+  containerd: string
+  kubelet: string
+  console: string
+  /** UNIX socket leading to the machine's sshd (a forwarder inside the node's namespace). */
+  sshSocket: string
+  hostKey: string
+}
+
+export function machinePaths(stateDir: string, name: string): MachinePaths {
+  const dir = path.join(stateDir, 'machines', name)
+  return {
+    dir,
+    upper: path.join(dir, 'upper'),
+    work: path.join(dir, 'work'),
+    rootfs: path.join(dir, 'rootfs'),
+    containerd: path.join(dir, 'var-lib-containerd'),
+    kubelet: path.join(dir, 'var-lib-kubelet'),
+    console: path.join(dir, 'console.log'),
+    sshSocket: path.join(dir, 'ssh.sock'),
+    hostKey: path.join(dir, 'ssh_host_ed25519_key'),
+  }
+}
+
+/** /proc/PID/cmdline contains every needle: the PID is (still) the process we started. */
+export function processMatches(pid: number | undefined, ...needles: string[]): boolean {
+  if (!pid) return false
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    return needles.every((n) => cmd.some((a) => a.includes(n)))
+  } catch {
+    return false
+  }
+}
+
+export function isMounted(dir: string): boolean {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+  return mounts.split('\n').some((l) => l.split(' ')[4] === dir)
+}
+
+export async function ensureOverlay(base: string, p: MachinePaths): Promise<void> {
+  for (const d of [p.upper, p.work, p.rootfs, p.containerd, p.kubelet]) mkdirSync(d, { recursive: true })
+  if (!isMounted(p.rootfs)) {
+    await host`mount -t overlay overlay -o ${`lowerdir=${base},upperdir=${p.upper},workdir=${p.work}`} ${p.rootfs}`
+  }
+}
+
+/** Generates the machine's host key once; returns its SHA256 fingerprint (as ssh-keygen -l prints it). */
+export async function ensureHostKey(p: MachinePaths, name: string): Promise<string> {
+  if (!existsSync(p.hostKey)) await host`ssh-keygen -q -t ed25519 -N ${''} -C ${name} -f ${p.hostKey}`
+  const out = (await host`ssh-keygen -l -f ${`${p.hostKey}.pub`}`).stdout
+  const fp = out.split(' ')[1]
+  if (!fp?.startsWith('SHA256:')) throw new MachineError(name, `cannot read the fingerprint of ${p.hostKey}.pub`)
+  return fp
+}
+
+export interface NodeFiles {
+  name: string
+  gateway: string
+  authorizedKey: string
+  /** name -> address of every machine in the cluster, for /etc/hosts. */
+  hosts: Readonly<Record<string, string>>
+}
+
+/** Writes the machine's own files into its (mounted) root. */
+export function writeNodeFiles(p: MachinePaths, f: NodeFiles): void {
+  const at = (rel: string) => path.join(p.rootfs, rel)
+  writeFileSync(at('etc/hostname'), `${f.name}\n`)
+  const hosts = Object.entries(f.hosts).map(([n, a]) => `${a}\t${n}`).join('\n')
+  writeFileSync(at('etc/hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${hosts}\n`)
+  // No DNS server in the lab: the gateway answers nothing, so lookups fail fast instead of hanging.
+  writeFileSync(at('etc/resolv.conf'), `nameserver ${f.gateway}\noptions timeout:1 attempts:1\n`)
+  const machineId = at('etc/machine-id')
+  if (readFileSync(machineId, 'utf8').trim() === '') writeFileSync(machineId, `${randomBytes(16).toString('hex')}\n`)
+  for (const ext of ['', '.pub']) {
+    copyFileSync(`${p.hostKey}${ext}`, at(`etc/ssh/ssh_host_ed25519_key${ext}`))
+    chmodSync(at(`etc/ssh/ssh_host_ed25519_key${ext}`), ext ? 0o644 : 0o600)
+  }
+  mkdirSync(at('root/.ssh'), { recursive: true, mode: 0o700 })
+  writeFileSync(at('root/.ssh/authorized_keys'), `${f.authorizedKey.trim()}\n`, { mode: 0o600 })
+}
+
+/** Starts a detached process whose output goes to `log`; returns its PID. */
+export function spawnDetached(command: string, args: string[], log: string, env?: NodeJS.ProcessEnv): number {
+  const fd = openSync(log, 'a')
+  try {
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env })
+    child.unref()
+    if (!child.pid) throw new Error(`could not start ${command}`)
+    return child.pid
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export interface BootSpec {
+  name: string
+  /** Also the cgroup folder name: unique on the host. */
+  unitName: string
+  netns: string
+}
+
+/** Starts systemd-nspawn for the machine from its own cgroups. Returns the nspawn PID. */
+export function startNspawn(p: MachinePaths, spec: BootSpec): number {
+  const procs = createMachineCgroups(spec.unitName)
+  const nspawn = [
+    'systemd-nspawn', '--quiet', '--boot',
+    '--register=no', '--keep-unit', // no system bus on the host; stay in the cgroup we made
+    '--capability=all', // CNI and kube-proxy need CAP_NET_ADMIN and friends
+    `--network-namespace-path=/run/netns/${spec.netns}`,
+    `--machine=${spec.name}`, `--hostname=${spec.name}`,
+    '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=read-only',
+    `--bind=${p.containerd}:/var/lib/containerd`, // overlayfs snapshotter cannot sit on overlay
+    `--bind=${p.kubelet}:/var/lib/kubelet`,
+    '-D', p.rootfs,
+  ]
+  // The launching shell moves itself into the machine's cgroups, then becomes systemd-nspawn.
+  const script = `for f in ${procs.map((f) => quote(f)).join(' ')}; do echo $$ > "$f"; done; exec ${nspawn.map((a) => quote(a)).join(' ')}`
+  // runc inside cannot join a session keyring under nspawn's seccomp filter.
+  return spawnDetached('/bin/sh', ['-c', script], p.console, { ...process.env, SYSTEMD_SECCOMP: '0' })
+}
+
+/** A forwarder inside the node's namespace: UNIX socket -> the node's 127.0.0.1:22. */
+export function startSocketForwarder(p: MachinePaths, netns: string): number {
+  return spawnDetached('ip', ['netns', 'exec', netns, 'socat',
+    `UNIX-LISTEN:${p.sshSocket},fork,unlink-early,mode=600`, 'TCP:127.0.0.1:22'], path.join(p.dir, 'forward.log'))
+}
+
+/** A forwarder on the host's loopback: 127.0.0.1:port -> the UNIX socket (for `ssh -p`). */
+export function startLoopbackForwarder(p: MachinePaths, port: number): number {
+  return spawnDetached('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${p.sshSocket}`],
+    path.join(p.dir, 'forward.log'))
+}
+
+/** A free TCP port on 127.0.0.1 (the preferred one when it is free). */
+export async function freePort(preferred?: number): Promise<number> {
+  const tryListen = (port: number) => new Promise<number | undefined>((resolve) => {
+    const srv = net.createServer()
+    srv.once('error', () => resolve(undefined))
+    srv.listen(port, '127.0.0.1', () => {
+      const got = (srv.address() as net.AddressInfo).port
+      srv.close(() => resolve(got))
+    })
+  })
+  if (preferred) {
+    const p = await tryListen(preferred)
+    if (p) return p
+  }
+  const p = await tryListen(0)
+  if (!p) throw new Error('no free port on 127.0.0.1')
+  return p
+}
+
+/** Resolves when the socket answers with an SSH banner; throws after the deadline. */
+export async function waitForSshBanner(socketPath: string, deadline: number): Promise<void> {
+  for (;;) {
+    const banner = await new Promise<string>((resolve) => {
+      const s = net.connect(socketPath)
+      let data = ''
+      const done = (v: string) => { s.destroy(); resolve(v) }
+      s.setTimeout(3000, () => done(''))
+      s.on('data', (b) => { data += b.toString('latin1'); if (data.includes('\n')) done(data) })
+      s.on('error', () => done(''))
+      s.on('close', () => done(data))
+    })
+    if (banner.startsWith('SSH-')) return
+    if (Date.now() > deadline) throw new Error('sshd did not answer')
+    await sleep(200)
+  }
+}
+
+export function consoleTail(p: MachinePaths, lines = 20): string[] {
+  try {
+    // The console carries terminal escapes; keep the text.
+    const text = readFileSync(p.console, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+    return text.split('\n').filter((l) => l.trim()).slice(-lines)
+  } catch {
+    return []
+  }
+}
+
+async function waitExit(pid: number, match: string[], ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (!processMatches(pid, ...match)) return true
+    await sleep(100)
+  }
+  return !processMatches(pid, ...match)
+}
+
+/** Stops a process we started (checked by its command line): SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(pid: number | undefined, match: string[], graceMs: number): Promise<void> {
+  if (!pid || !processMatches(pid, ...match)) return
+  try { process.kill(pid, 'SIGTERM') } catch { return }
+  if (await waitExit(pid, match, graceMs)) return
+  try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+  await waitExit(pid, match, 5000)
+}
+
+/** After nspawn exited: kill what is left in the machine's cgroups (its descendants), remove them, unmount. */
+export async function cleanupMachine(p: MachinePaths, unitName: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const pids = cgroupPids(unitName)
+    if (pids.length === 0) break
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+    await sleep(100)
+  }
+  const left = removeMachineCgroups(unitName)
+  if (left.length) throw new MachineError(unitName, `cgroups could not be removed: ${left.join(', ')}`)
+  for (let i = 0; i < 20 && isMounted(p.rootfs); i++) {
+    if (await hostOk`umount ${p.rootfs}`) break
+    await sleep(250)
+  }
+  if (isMounted(p.rootfs)) await host`umount --lazy ${p.rootfs}`
+}

@@ -1,0 +1,237 @@
+// The nspawn provider: machine containers (systemd as PID 1, sshd) for hosts without a
+// hypervisor, like kind's nodes. Each machine: its own network namespace joined to the lab bridge,
+// its own cgroups, an overlay root over the cached base image. kubelab reaches sshd through a
+// UNIX socket and the user through a 127.0.0.1 port; no private address is dialled from the host.
+
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs'
+import path from 'node:path'
+import type { NodeSpec } from '../../config/types.ts'
+import { MachineError, type PreflightCheck } from '../../errors.ts'
+import { hostOk } from '../../host/exec.ts'
+import { runnerFor } from '../../remote/machine.ts'
+import { ensureClusterKey } from '../common/keys.ts'
+import { ensureRootfs } from '../common/rootfs.ts'
+import { StateStore, type MachineRecord } from '../common/state.ts'
+import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { NSPAWN_IMAGE } from './image.ts'
+import {
+  cleanupMachine, consoleTail, ensureHostKey, ensureOverlay, freePort, machinePaths, processMatches,
+  startLoopbackForwarder, startNspawn, startSocketForwarder, stopProcess, waitForSshBanner, writeNodeFiles,
+  type MachinePaths,
+} from './machine.ts'
+import { ensureLab, ensureNodeNetwork, labNames, netnsExists, removeNamespace } from './network.ts'
+
+const BOOT_DEADLINE_MS = 90_000
+
+export class NspawnProvider implements Provider {
+  readonly type = 'nspawn' as const
+  private readonly state: StateStore
+  private readonly names: ReturnType<typeof labNames>
+
+  constructor(private readonly ctx: ProviderContext) {
+    this.state = new StateStore(ctx.stateDir)
+    this.names = labNames(ctx.config.name)
+  }
+
+  private unitName(node: string): string {
+    return `kubelab-${this.ctx.config.name}-${node}`
+  }
+
+  private paths(node: string): MachinePaths {
+    return machinePaths(this.ctx.stateDir, node)
+  }
+
+  private prefix(): string {
+    return this.ctx.config.provider.network.split('/')[1]!
+  }
+
+  async preflight(): Promise<PreflightCheck[]> {
+    const checks: PreflightCheck[] = []
+    const add = (name: string, ok: boolean, detail: string, fix: string) => checks.push({ name, ok, detail, ...(ok ? {} : { fix }) })
+    add('root', process.getuid?.() === 0, process.getuid?.() === 0 ? 'running as root' : 'nspawn machines need root',
+      'run as root (sudo -E npx kubelab up), or use provider qemu (rootless)')
+    for (const [tool, pkg] of [['systemd-nspawn', 'systemd-container'], ['debootstrap', 'debootstrap'], ['ip', 'iproute2'],
+      ['socat', 'socat'], ['ssh-keygen', 'openssh-client'], ['ssh', 'openssh-client']] as const) {
+      const ok = await hostOk`command -v ${tool}`
+      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`)
+    }
+    const fs = readFileSync('/proc/filesystems', 'utf8')
+    add('overlayfs', /\toverlay$/m.test(fs), /\toverlay$/m.test(fs) ? 'supported' : 'not in /proc/filesystems', 'modprobe overlay')
+    const cg = existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers')
+    add('cgroups', cg, cg ? 'mounted' : 'no cgroup hierarchy under /sys/fs/cgroup', 'mount cgroups (a systemd host has them)')
+    mkdirSync(this.ctx.stateDir, { recursive: true })
+    const free = (() => { const s = statfsSync(this.ctx.stateDir); return (s.bavail * s.bsize) / 2 ** 30 })()
+    const need = 2 + this.ctx.config.nodes.length
+    add('disk', free >= need, `${free.toFixed(1)} GiB free in ${this.ctx.stateDir}`, `free ${need} GiB there, or set KUBELAB_STATE to a larger disk`)
+    let netnsOk = true
+    try { mkdirSync('/run/netns', { recursive: true }); accessSync('/run/netns', constants.W_OK) } catch { netnsOk = false }
+    add('network namespaces', netnsOk, netnsOk ? '/run/netns writable' : '/run/netns not writable', 'run as root')
+    return checks
+  }
+
+  async ensure(nodes: readonly NodeSpec[]): Promise<Machine[]> {
+    const { config, progress } = this.ctx
+    const base = await ensureRootfs(NSPAWN_IMAGE, {
+      cacheDir: path.join(this.ctx.cacheDir, 'images'),
+      ...(config.provider.debianMirror ? { mirror: config.provider.debianMirror } : {}),
+      progress,
+    })
+    const key = await ensureClusterKey(this.ctx.stateDir)
+    await ensureLab(this.names.lab, `${config.provider.gateway}/${this.prefix()}`)
+    const hosts = Object.fromEntries(config.nodes.map((n) => [n.name, n.address]))
+    const existing = this.state.read(config.name, this.type).machines
+
+    const started: string[] = []
+    await Promise.all(nodes.map(async (node) => {
+      const rec = existing[node.name]
+      if (rec && rec.address !== node.address) {
+        progress.debug(1, `${node.name}: address changed ${rec.address} -> ${node.address}; recreating`)
+        await this.destroyOne(node.name)
+      }
+      if (this.running(node.name, this.state.read(config.name, this.type).machines[node.name])) {
+        progress.debug(1, `${node.name}: running, reused`)
+        return
+      }
+      await this.start(node, base, key.publicKey, hosts)
+      started.push(node.name)
+    }))
+    const machines = await this.list()
+    await Promise.all(machines.filter((m) => started.includes(m.name)).map((m) => this.waitBooted(m)))
+    return machines
+  }
+
+  /** Ready = sshd answers kubelab's own SSH and `systemctl is-system-running --wait` returns. */
+  private async waitBooted(machine: Machine): Promise<void> {
+    const runner = await runnerFor(machine, this.ctx.stateDir, { progress: this.ctx.progress, connect: { deadlineMs: BOOT_DEADLINE_MS } })
+    try {
+      const r = await runner.$({ nothrow: true, timeoutMs: BOOT_DEADLINE_MS })`systemctl is-system-running --wait`
+      const state = r.stdout.trim()
+      if (state !== 'running' && state !== 'degraded') {
+        throw new MachineError(machine.name, `systemd did not finish booting: ${state || r.stderr.trim()}`, consoleTail(this.paths(machine.name)))
+      }
+      if (state === 'degraded') {
+        const failed = (await runner.$`systemctl --failed --no-legend --plain | cut -d' ' -f1`).stdout.trim().split('\n').join(', ')
+        this.ctx.progress.debug(1, `${machine.name}: booted degraded (failed units: ${failed})`)
+      }
+    } finally {
+      runner.close()
+    }
+  }
+
+  private running(name: string, rec: MachineRecord | undefined): boolean {
+    const p = this.paths(name)
+    return !!rec
+      && processMatches(rec.pids.nspawn, 'systemd-nspawn', `--machine=${name}`, p.rootfs)
+      && processMatches(rec.pids.socket, 'socat', p.sshSocket)
+      && processMatches(rec.pids.loopback, 'socat', p.sshSocket)
+  }
+
+  private async start(node: NodeSpec, base: string, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
+    const { config } = this.ctx
+    const p = this.paths(node.name)
+    const netns = this.names.node(node.name)
+    const prev = this.state.read(config.name, this.type).machines[node.name]
+    // A machine that stopped (or half-started) is started again on the same disk.
+    await this.stopProcesses(node.name, prev)
+    await cleanupMachine(p, this.unitName(node.name))
+    await ensureNodeNetwork(this.names.lab, netns, node.name, `${node.address}/${this.prefix()}`, config.provider.gateway)
+    await ensureOverlay(base, p)
+    const fingerprint = await ensureHostKey(p, node.name)
+    writeNodeFiles(p, { name: node.name, gateway: config.provider.gateway, authorizedKey, hosts })
+    rmSync(p.console, { force: true })
+    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns })
+    const socket = startSocketForwarder(p, netns)
+    const port = await freePort(prev?.forwards.ssh)
+    const loopback = startLoopbackForwarder(p, port)
+    this.state.update(config.name, this.type, (s) => {
+      s.machines[node.name] = {
+        address: node.address,
+        role: node.role,
+        pids: { nspawn, socket, loopback },
+        forwards: { ssh: port },
+        hostKeyFingerprint: fingerprint,
+        createdAt: prev?.createdAt ?? new Date().toISOString(),
+      }
+    })
+    try {
+      await waitForSshBanner(p.sshSocket, Date.now() + BOOT_DEADLINE_MS)
+    } catch (err) {
+      const alive = processMatches(nspawn, 'systemd-nspawn')
+      throw new MachineError(node.name, alive ? `sshd did not answer within ${BOOT_DEADLINE_MS / 1000}s` : 'systemd-nspawn exited during boot',
+        consoleTail(p), { cause: err, hint: `full console log: ${p.console}` })
+    }
+  }
+
+  async list(): Promise<Machine[]> {
+    const { config } = this.ctx
+    const machines = this.state.read(config.name, this.type).machines
+    // Config order first (as the user wrote them), then machines no longer in the config.
+    const order = (n: string) => { const i = config.nodes.findIndex((x) => x.name === n); return i < 0 ? Infinity : i }
+    return Object.entries(machines).sort(([a], [b]) => order(a) - order(b)).map(([name, rec]) => {
+      const p = this.paths(name)
+      const state = this.running(name, rec) ? 'running' : existsSync(p.upper) ? 'stopped' : 'missing'
+      return {
+        name,
+        role: rec.role,
+        address: rec.address,
+        state,
+        provider: this.type,
+        ssh: {
+          socketPath: p.sshSocket,
+          port: 22,
+          user: 'root',
+          privateKeyFile: path.join(this.ctx.stateDir, 'ssh', 'id_ed25519'),
+          ...(rec.hostKeyFingerprint ? { hostKeyFingerprint: rec.hostKeyFingerprint } : {}),
+          ...(existsSync(`${p.hostKey}.pub`) ? { hostPublicKey: readFileSync(`${p.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ') } : {}),
+        },
+        forwards: rec.forwards,
+      }
+    })
+  }
+
+  private async stopProcesses(name: string, rec: MachineRecord | undefined): Promise<void> {
+    if (!rec) return
+    const p = this.paths(name)
+    await stopProcess(rec.pids.nspawn, ['systemd-nspawn', `--machine=${name}`, p.rootfs], 20_000)
+    await stopProcess(rec.pids.socket, ['socat', p.sshSocket], 2_000)
+    await stopProcess(rec.pids.loopback, ['socat', p.sshSocket], 2_000)
+  }
+
+  private async destroyOne(name: string): Promise<void> {
+    const { config } = this.ctx
+    const rec = this.state.read(config.name, this.type).machines[name]
+    const p = this.paths(name)
+    await this.stopProcesses(name, rec)
+    await cleanupMachine(p, this.unitName(name))
+    await removeNamespace(this.names.node(name))
+    rmSync(p.dir, { recursive: true, force: true })
+    this.state.update(config.name, this.type, (s) => { delete s.machines[name] })
+  }
+
+  async destroy(names?: readonly string[]): Promise<void> {
+    const { config } = this.ctx
+    const all = Object.keys(this.state.read(config.name, this.type).machines)
+    const targets = names ?? all
+    await Promise.all(targets.map((n) => this.destroyOne(n)))
+    if (Object.keys(this.state.read(config.name, this.type).machines).length === 0) {
+      await removeNamespace(this.names.lab)
+      rmSync(this.ctx.stateDir, { recursive: true, force: true })
+    }
+  }
+
+  async collectLogs(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true })
+    for (const m of await this.list()) {
+      const p = this.paths(m.name)
+      if (existsSync(p.console)) copyFileSync(p.console, path.join(dir, `${m.name}.console.log`))
+    }
+  }
+
+  /** Whether anything of this cluster is left on the host (for tests and `doctor`). */
+  leftovers(): string[] {
+    const left: string[] = []
+    if (netnsExists(this.names.lab)) left.push(`netns ${this.names.lab}`)
+    if (existsSync(this.ctx.stateDir)) left.push(`state ${this.ctx.stateDir}`)
+    return left
+  }
+}

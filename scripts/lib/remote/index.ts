@@ -1,0 +1,9 @@
+// remote/index.ts — the public face of remote execution: import Runner and friends from here.
+
+export { Runner, type Dollar, type Result, type RunOptions, type RunnerOptions, type UploadOptions } from './runner.ts'
+export { connect, type ConnectOptions, type Connection, type SshAuth, type SshTarget } from './connect.ts'
+export { JsonFileHostKeyStore, MemoryHostKeyStore, fingerprint, type HostKeyStore } from './hostkeys.ts'
+export { CommandTimeoutError, SshError, type SshErrorReason } from './errors.ts'
+export { quote, quoteValue, raw, buildScript, type RawShell } from './quote.ts'
+export { mapLimit, Semaphore } from './limit.ts'
+export { uploadAll, type UploadJob } from './transfer.ts'
