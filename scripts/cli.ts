@@ -8,7 +8,7 @@ import {
 } from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
 import type { CommandContext, GlobalOptions } from './commands/context.ts'
-import { doctorCommand, downCommand, sshCommand, statusCommand, upCommand } from './commands/machines.ts'
+import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand, upCommand } from './commands/machines.ts'
 import { planCommand } from './commands/plan.ts'
 import { NotImplementedError, UsageError } from './lib/errors.ts'
 import type { Override } from './lib/config/load.ts'
@@ -31,6 +31,7 @@ export const COMMANDS: Record<string, Command> = {
   down: { summary: 'delete the machines and local state', run: downCommand },
   status: { summary: 'machines, nodes, components, versions (--json)', run: statusCommand },
   ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: sshCommand },
+  'ssh-reset': { summary: 'forget the pinned host key of a node (after re-creating it on purpose)', run: sshResetCommand },
   kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: notYet('kubeconfig', 'lands with the cluster issue') },
   smoke: { summary: 'run the smoke suite against the cluster (JUnit + JSON reports)', run: notYet('smoke', 'lands with the smoke-test issue') },
   plan: { summary: 'per node, the steps `up` would run', run: planCommand },

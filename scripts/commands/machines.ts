@@ -9,6 +9,7 @@ import { withFileLock } from '../lib/providers/common/lock.ts'
 import { defaultCacheDir, defaultStateRoot } from '../lib/providers/common/state.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
+import { hostKeyStore } from '../lib/remote/machine.ts'
 import { load, printJson, type CommandContext } from './context.ts'
 
 interface Opened {
@@ -124,4 +125,17 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
     for (const c of report.checks) ctx.out(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok || !c.fix ? '' : `\n      fix: ${c.fix}`}`)
   }
   return report.checks.every((c) => c.ok) ? 0 : 1
+}
+
+/** Forgets a node's pinned host key (after the machine was re-created on purpose). */
+export async function sshResetCommand(ctx: CommandContext, args: string[]): Promise<number> {
+  const [node] = args
+  if (!node) throw new UsageError('kubelab ssh-reset needs a node name: kubelab ssh-reset NODE')
+  const { config, stateDir } = open(ctx)
+  if (!config.nodes.some((n) => n.name === node)) throw new UsageError(`no node "${node}" in ${ctx.options.config}`)
+  const store = hostKeyStore(stateDir)
+  const had = await store.get(node)
+  if (had) await store.delete(node)
+  ctx.progress.info(had ? `forgot the host key of ${node} (${had}); the next connection pins the key it finds` : `no host key was pinned for ${node}`)
+  return 0
 }

@@ -1,4 +1,5 @@
-// Runs the real `kubelab` bin as a child process and captures both streams.
+// Runs the real `kubelab` bin as a child process and captures both streams; optionally as another
+// (unprivileged) user through runuser.
 import { execFile } from 'node:child_process'
 import { CLI, ROOT } from './paths.ts'
 
@@ -8,13 +9,21 @@ export interface CliRun {
   stderr: string
 }
 
-export function kubelab(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliRun> {
+export interface CliOptions {
+  env?: Record<string, string>
+  cwd?: string
+  /** Run as this user (needs root): `runuser -u USER -- node kubelab.mjs ...`. */
+  asUser?: string
+  timeoutMs?: number
+}
+
+export function kubelab(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', ...options.env }
+  const [cmd, argv] = options.asUser
+    ? ['runuser', ['-u', options.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args]]
+    : [process.execPath, [CLI, ...args]]
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', ...options.env },
-      timeout: 60_000,
-    }, (err, stdout, stderr) => {
+    execFile(cmd, argv as string[], { cwd: options.cwd ?? ROOT, env, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
       resolve({ code, stdout, stderr })
     })

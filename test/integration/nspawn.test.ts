@@ -5,10 +5,12 @@ import test from 'ava'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createHash } from 'node:crypto'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
+import { defaultCacheDir } from '../../scripts/lib/providers/common/state.ts'
 import { Progress } from '../../scripts/lib/log/progress.ts'
 import { NspawnProvider } from '../../scripts/lib/providers/nspawn/provider.ts'
-import { processMatches } from '../../scripts/lib/providers/nspawn/machine.ts'
+import { processMatches } from '../../scripts/lib/providers/common/process.ts'
 import { runnerFor } from '../../scripts/lib/remote/machine.ts'
 import { kubelab } from '../helpers/cli.ts'
 
@@ -68,13 +70,26 @@ test.serial('3 nspawn machines: up, ssh into each, up again reuses them, down le
   // kubelab's own path: the ssh2 Runner through each machine's UNIX socket, host key pinned.
   const stateDir = path.join(stateRoot, name)
   const { config: cfg } = parseConfig(readFileSync(config, 'utf8'), { file: config, env: {} })
-  const provider = new NspawnProvider({ config: cfg, stateDir, cacheDir: '/nonexistent', progress: new Progress({ sink: { write: () => true } }) })
+  const provider = new NspawnProvider({ config: cfg, stateDir, cacheDir: defaultCacheDir(), progress: new Progress({ sink: { write: () => true } }) })
   for (const m of await provider.list()) {
     const runner = await runnerFor(m, stateDir)
     t.teardown(() => runner.close())
     t.is((await runner.$`cat /etc/hostname`).stdout.trim(), m.name)
     t.true(await runner.test`test -d /var/lib/containerd`)
   }
+  // Files from the host's cache reach a machine as a local copy through its read-only share.
+  const cache = defaultCacheDir()
+  const shared = path.join(cache, `share-test-${process.pid}`)
+  writeFileSync(shared, 'from the host cache\n')
+  t.teardown(() => rmSync(shared, { force: true }))
+  const [first] = await provider.list()
+  t.deepEqual(first!.share, { hostPath: cache, nodePath: '/run/kubelab/cache' })
+  const r0 = await runnerFor(first!, stateDir)
+  t.teardown(() => r0.close())
+  const sha = createHash('sha256').update('from the host cache\n').digest('hex')
+  t.is(await r0.upload(shared, '/opt/share-test/file', sha), 'sent')
+  t.is(await r0.upload(shared, '/opt/share-test/file', sha), 'skipped')
+  t.is((await r0.$`cat /opt/share-test/file`).stdout, 'from the host cache\n')
 
   const ping = await kubelab(['ssh', 'w1', '-c', config, '--', 'ping -c1 -W2 cp >/dev/null && echo reachable'], { env })
   t.is(ping.stdout.trim(), 'reachable', 'machines reach each other by name over the lab network')

@@ -45,3 +45,28 @@ test('cgroup hierarchies of a hybrid host', (t) => {
   const h = hierarchies('9:name=systemd:/\n4:memory:/process_api/x\n0::/\n')
   t.true(h.some((x) => x.mount === '/sys/fs/cgroup/memory' && x.own === '/process_api/x'))
 })
+
+test('the QEMU command line, exactly: TCG with a lab tap, KVM with user-mode networking', async (t) => {
+  const { qemuArgv } = await import('../../scripts/lib/providers/qemu/machine.ts')
+  const base = { name: 'w1', cpus: 2, memoryMiB: 2048, kernel: '/i/vmlinuz', initrd: '/i/initrd.img', disk: '/s/w1/disk.qcow2', seed: '/s/w1/seed.img', serialLog: '/s/w1/serial.log', pidFile: '/s/w1/qemu.pid' }
+  t.is(qemuArgv({ ...base, accel: 'tcg', net: { mode: 'tap', tap: 'kv0123456789', mac: '52:54:00:aa:bb:cc' } }).join(' '),
+    '-name w1 -machine q35 -accel tcg,thread=multi,tb-size=256 -cpu max -smp 2 -m 2048 -nodefaults -display none '
+    + '-serial file:/s/w1/serial.log -kernel /i/vmlinuz -initrd /i/initrd.img '
+    + '-append root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=w1 '
+    + '-drive file=/s/w1/disk.qcow2,if=virtio,format=qcow2,cache=unsafe,discard=unmap '
+    + '-drive file=/s/w1/seed.img,if=virtio,format=raw,readonly=on '
+    + '-netdev tap,id=n0,ifname=kv0123456789,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc '
+    + '-device virtio-rng-pci -pidfile /s/w1/qemu.pid -daemonize')
+  const user = qemuArgv({ ...base, accel: 'kvm', net: { mode: 'user', sshPort: 2222, mac: '52:54:00:aa:bb:cc', lan: { socket: '/s/lan.sock', mac: '52:54:00:dd:ee:ff' } } })
+  t.deepEqual(user.slice(4, 8), ['-accel', 'kvm', '-cpu', 'host'])
+  t.is(user.slice(user.indexOf('-netdev'), user.indexOf('-netdev') + 8).join(' '),
+    '-netdev user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc '
+    + '-netdev stream,id=n1,server=off,addr.type=unix,addr.path=/s/lan.sock -device virtio-net-pci,netdev=n1,mac=52:54:00:dd:ee:ff')
+})
+
+test('MACs are stable per node and locally administered', async (t) => {
+  const { macFor } = await import('../../scripts/lib/providers/qemu/machine.ts')
+  t.is(macFor('w1'), macFor('w1'))
+  t.not(macFor('w1'), macFor('w2'))
+  t.regex(macFor('w1'), /^52:54:00(:[0-9a-f]{2}){3}$/)
+})

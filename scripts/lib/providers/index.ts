@@ -1,35 +1,15 @@
 // Picks the provider for a config. `auto`: QEMU when KVM is usable, else nspawn machine containers
 // (what `kubelab doctor` explains). Providers whose issue has not landed say so instead of pretending.
 
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { ProviderType } from '../config/schema.ts'
-import { NotImplementedError } from '../errors.ts'
 import { defaultStateRoot } from './common/state.ts'
 import { MultipassProvider } from './multipass/provider.ts'
+import { probeKvm, type KvmProbe } from './kvm.ts'
 import { NspawnProvider } from './nspawn/provider.ts'
+import { QemuProvider } from './qemu/provider.ts'
 import { SshProvider } from './ssh/provider.ts'
 import type { Provider, ProviderContext } from './types.ts'
-
-export interface KvmProbe {
-  usable: boolean
-  reason: string
-}
-
-/** KVM is usable when /dev/kvm opens read-write and the CPU offers hardware virtualisation. */
-export function probeKvm(): KvmProbe {
-  if (!existsSync('/dev/kvm')) return { usable: false, reason: 'no /dev/kvm' }
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK)
-  } catch {
-    return { usable: false, reason: '/dev/kvm is not accessible (add yourself to the kvm group)' }
-  }
-  const cpu = readFileSync('/proc/cpuinfo', 'utf8')
-  if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpu)) {
-    return { usable: false, reason: '/dev/kvm exists but the CPU offers no vmx/svm (no nested virtualisation)' }
-  }
-  return { usable: true, reason: '/dev/kvm is usable' }
-}
 
 export interface ProviderChoice {
   type: Exclude<ProviderType, 'auto'>
@@ -56,7 +36,9 @@ export function createProvider(choice: ProviderChoice, ctx: ProviderContext): Pr
       return new SshProvider(ctx)
     case 'multipass':
       return new MultipassProvider(ctx)
-    default:
-      throw new NotImplementedError(`up with provider ${choice.type}`, 'lands with the machines issue; nspawn and ssh work today')
+    case 'qemu':
+      return new QemuProvider(ctx)
   }
 }
+
+export { probeKvm, type KvmProbe }

@@ -33,6 +33,8 @@ export interface Machine {
   readonly ssh: SshEndpoint
   /** 127.0.0.1 ports forwarded to the machine, by purpose (ssh, apiserver, ...). */
   readonly forwards: Readonly<Record<string, number>>
+  /** A host folder the machine sees read-only (nspawn: the kubelab cache), so uploads from it are local copies. */
+  readonly share?: { readonly hostPath: string; readonly nodePath: string }
 }
 
 export interface ProviderContext {

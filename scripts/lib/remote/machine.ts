@@ -60,5 +60,6 @@ export async function runnerFor(machine: Machine, stateDir: string, options: Run
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.connect ? { connect: options.connect } : {}),
     resetCommand: (node) => `kubelab ssh-reset ${node}`,
+    ...(machine.share ? { sharedDir: machine.share } : {}),
   })
 }

@@ -5,6 +5,7 @@
 // `sudo -n` when the user is not root); `test` is its boolean form; writeFile and upload are atomic.
 
 import { createReadStream } from 'node:fs'
+import { isAbsolute, relative } from 'node:path'
 import { Readable } from 'node:stream'
 import type { ClientChannel } from 'ssh2'
 import { CommandError, type CommandResult } from '../errors.ts'
@@ -40,6 +41,11 @@ export interface RunnerOptions {
   connect?: ConnectOptions
   /** The command a user runs to forget a node's host key, for the changed-key hint. */
   resetCommand?: (node: string) => string
+  /**
+   * A host folder the node sees too (a read-only bind mount on machine containers): `upload` of a
+   * file under `hostPath` copies it on the node from `nodePath` instead of streaming it over SSH.
+   */
+  sharedDir?: { hostPath: string; nodePath: string }
 }
 
 export interface RunOptions {
@@ -212,7 +218,13 @@ export class Runner {
     if (tmp === 'skipped') return 'skipped'
     const t0 = performance.now()
     try {
-      await this.streamTo(tmp, createReadStream(localFile, { highWaterMark: 1 << 20 }), options.sudo ?? this.sudo)
+      const shared = this.options.sharedDir
+      const rel = shared ? relative(shared.hostPath, localFile) : undefined
+      if (shared && rel && !rel.startsWith('..') && !isAbsolute(rel)) {
+        await this.run(`cp -- ${quote(`${shared.nodePath}/${rel}`)} ${quote(tmp)}`, run)
+      } else {
+        await this.streamTo(tmp, createReadStream(localFile, { highWaterMark: 1 << 20 }), options.sudo ?? this.sudo)
+      }
       const fin = await this.run(finalizeScript(tmp, remotePath, mode, options.owner, sha), { ...run, nothrow: true })
       if (fin.exitCode === VERIFY_FAILED_EXIT) {
         throw new SshError(

@@ -9,8 +9,8 @@ export interface InstalledFile {
   readonly mode: number
   /** The unit to restart (or reload) when the file changes; none for files read on demand. */
   readonly restarts?: string
-  /** Which nodes get it; `nspawn-image` files are baked into the nspawn base image instead. */
-  readonly on: 'all' | 'control-plane' | 'nspawn-image'
+  /** Which nodes get it; `*-image` files are baked into a base image instead (`node-image`: every image). */
+  readonly on: 'all' | 'control-plane' | 'node-image' | 'nspawn-image' | 'qemu-image'
 }
 
 const unit = (name: string, on: 'all' | 'control-plane' = 'all'): InstalledFile => ({
@@ -38,8 +38,10 @@ export const INSTALLED_FILES = {
   'crictl.yaml': { kind: 'data', dest: '/etc/crictl.yaml', mode: 0o644, on: 'all' },
   'nspawn/kubelab-node-fixups': { kind: 'template', dest: '/usr/local/sbin/kubelab-node-fixups', mode: 0o755, on: 'nspawn-image' },
   'nspawn/kubelab-node-fixups.service': { kind: 'template', dest: '/etc/systemd/system/kubelab-node-fixups.service', mode: 0o644, on: 'nspawn-image' },
-  'nspawn/ssh.service.d/kubelab.conf': { kind: 'template', dest: '/etc/systemd/system/ssh.service.d/kubelab.conf', mode: 0o644, on: 'nspawn-image' },
-  'nspawn/sshd_config.d/kubelab.conf': { kind: 'template', dest: '/etc/ssh/sshd_config.d/kubelab.conf', mode: 0o644, on: 'nspawn-image' },
+  'node-image/ssh.service.d/kubelab.conf': { kind: 'template', dest: '/etc/systemd/system/ssh.service.d/kubelab.conf', mode: 0o644, on: 'node-image' },
+  'node-image/sshd_config.d/kubelab.conf': { kind: 'template', dest: '/etc/ssh/sshd_config.d/kubelab.conf', mode: 0o644, on: 'node-image' },
+  'qemu/kubelab-seed': { kind: 'template', dest: '/usr/local/sbin/kubelab-seed', mode: 0o755, on: 'qemu-image' },
+  'qemu/kubelab-seed.service': { kind: 'template', dest: '/etc/systemd/system/kubelab-seed.service', mode: 0o644, on: 'qemu-image' },
 } as const satisfies Record<string, InstalledFile>
 
 export type InstalledFileName = keyof typeof INSTALLED_FILES

@@ -3,6 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
+import { MachineError } from '../../errors.ts'
 import { host } from '../../host/exec.ts'
 
 export interface ClusterKey {
@@ -18,4 +19,22 @@ export async function ensureClusterKey(stateDir: string): Promise<ClusterKey> {
     await host`ssh-keygen -q -t ed25519 -N ${''} -C ${`kubelab@${path.basename(stateDir)}`} -f ${privateKeyFile}`
   }
   return { privateKeyFile, publicKey: readFileSync(`${privateKeyFile}.pub`, 'utf8').trim() }
+}
+
+/** Generates the machine's host key once; returns its SHA256 fingerprint (as ssh-keygen -l prints it). */
+export async function ensureHostKey(file: string, name: string): Promise<string> {
+  if (!existsSync(file)) await host`ssh-keygen -q -t ed25519 -N ${''} -C ${name} -f ${file}`
+  const out = (await host`ssh-keygen -l -f ${`${file}.pub`}`).stdout
+  const fp = out.split(' ')[1]
+  if (!fp?.startsWith('SHA256:')) throw new MachineError(name, `cannot read the fingerprint of ${file}.pub`)
+  return fp
+}
+
+/** The public half of a host key file as `type base64` (a known_hosts entry without the name). */
+export function hostPublicKey(file: string): string | undefined {
+  try {
+    return readFileSync(`${file}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')
+  } catch {
+    return undefined
+  }
 }

@@ -21,6 +21,8 @@ export interface ClusterState {
   cluster: string
   provider: string
   machines: Record<string, MachineRecord>
+  /** Cluster-wide processes kubelab started (e.g. the rootless QEMU LAN hub), by purpose. */
+  pids?: Record<string, number>
 }
 
 export function defaultStateRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {

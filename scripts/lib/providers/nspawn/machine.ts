@@ -4,16 +4,15 @@
 // for kubelab, a 127.0.0.1 port for the user). Recipe and the reason for each flag:
 // shared/design/test-lab.md section A.
 
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs'
-import net from 'node:net'
+import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { quote } from 'zx'
 import { MachineError } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
 import { cgroupPids, createMachineCgroups, removeMachineCgroups } from '../common/cgroups.ts'
+import { spawnDetached } from '../common/process.ts'
 
 export interface MachinePaths {
   dir: string
@@ -43,17 +42,6 @@ export function machinePaths(stateDir: string, name: string): MachinePaths {
   }
 }
 
-/** /proc/PID/cmdline contains every needle: the PID is (still) the process we started. */
-export function processMatches(pid: number | undefined, ...needles: string[]): boolean {
-  if (!pid) return false
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    return needles.every((n) => cmd.some((a) => a.includes(n)))
-  } catch {
-    return false
-  }
-}
-
 export function isMounted(dir: string): boolean {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
   return mounts.split('\n').some((l) => l.split(' ')[4] === dir)
@@ -64,15 +52,6 @@ export async function ensureOverlay(base: string, p: MachinePaths): Promise<void
   if (!isMounted(p.rootfs)) {
     await host`mount -t overlay overlay -o ${`lowerdir=${base},upperdir=${p.upper},workdir=${p.work}`} ${p.rootfs}`
   }
-}
-
-/** Generates the machine's host key once; returns its SHA256 fingerprint (as ssh-keygen -l prints it). */
-export async function ensureHostKey(p: MachinePaths, name: string): Promise<string> {
-  if (!existsSync(p.hostKey)) await host`ssh-keygen -q -t ed25519 -N ${''} -C ${name} -f ${p.hostKey}`
-  const out = (await host`ssh-keygen -l -f ${`${p.hostKey}.pub`}`).stdout
-  const fp = out.split(' ')[1]
-  if (!fp?.startsWith('SHA256:')) throw new MachineError(name, `cannot read the fingerprint of ${p.hostKey}.pub`)
-  return fp
 }
 
 export interface NodeFiles {
@@ -101,24 +80,16 @@ export function writeNodeFiles(p: MachinePaths, f: NodeFiles): void {
   writeFileSync(at('root/.ssh/authorized_keys'), `${f.authorizedKey.trim()}\n`, { mode: 0o600 })
 }
 
-/** Starts a detached process whose output goes to `log`; returns its PID. */
-export function spawnDetached(command: string, args: string[], log: string, env?: NodeJS.ProcessEnv): number {
-  const fd = openSync(log, 'a')
-  try {
-    const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env })
-    child.unref()
-    if (!child.pid) throw new Error(`could not start ${command}`)
-    return child.pid
-  } finally {
-    closeSync(fd)
-  }
-}
+/** Where the kubelab cache appears inside every nspawn machine (read-only). */
+export const NODE_CACHE_PATH = '/run/kubelab/cache'
 
 export interface BootSpec {
   name: string
   /** Also the cgroup folder name: unique on the host. */
   unitName: string
   netns: string
+  /** The host's kubelab cache, bound read-only at NODE_CACHE_PATH (uploads become local copies). */
+  cacheDir: string
 }
 
 /** Starts systemd-nspawn for the machine from its own cgroups. Returns the nspawn PID. */
@@ -133,6 +104,7 @@ export function startNspawn(p: MachinePaths, spec: BootSpec): number {
     '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=read-only',
     `--bind=${p.containerd}:/var/lib/containerd`, // overlayfs snapshotter cannot sit on overlay
     `--bind=${p.kubelet}:/var/lib/kubelet`,
+    `--bind-ro=${spec.cacheDir}:${NODE_CACHE_PATH}`,
     '-D', p.rootfs,
   ]
   // The launching shell moves itself into the machine's cgroups, then becomes systemd-nspawn.
@@ -151,71 +123,6 @@ export function startSocketForwarder(p: MachinePaths, netns: string): number {
 export function startLoopbackForwarder(p: MachinePaths, port: number): number {
   return spawnDetached('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${p.sshSocket}`],
     path.join(p.dir, 'forward.log'))
-}
-
-/** A free TCP port on 127.0.0.1 (the preferred one when it is free). */
-export async function freePort(preferred?: number): Promise<number> {
-  const tryListen = (port: number) => new Promise<number | undefined>((resolve) => {
-    const srv = net.createServer()
-    srv.once('error', () => resolve(undefined))
-    srv.listen(port, '127.0.0.1', () => {
-      const got = (srv.address() as net.AddressInfo).port
-      srv.close(() => resolve(got))
-    })
-  })
-  if (preferred) {
-    const p = await tryListen(preferred)
-    if (p) return p
-  }
-  const p = await tryListen(0)
-  if (!p) throw new Error('no free port on 127.0.0.1')
-  return p
-}
-
-/** Resolves when the socket answers with an SSH banner; throws after the deadline. */
-export async function waitForSshBanner(socketPath: string, deadline: number): Promise<void> {
-  for (;;) {
-    const banner = await new Promise<string>((resolve) => {
-      const s = net.connect(socketPath)
-      let data = ''
-      const done = (v: string) => { s.destroy(); resolve(v) }
-      s.setTimeout(3000, () => done(''))
-      s.on('data', (b) => { data += b.toString('latin1'); if (data.includes('\n')) done(data) })
-      s.on('error', () => done(''))
-      s.on('close', () => done(data))
-    })
-    if (banner.startsWith('SSH-')) return
-    if (Date.now() > deadline) throw new Error('sshd did not answer')
-    await sleep(200)
-  }
-}
-
-export function consoleTail(p: MachinePaths, lines = 20): string[] {
-  try {
-    // The console carries terminal escapes; keep the text.
-    const text = readFileSync(p.console, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
-    return text.split('\n').filter((l) => l.trim()).slice(-lines)
-  } catch {
-    return []
-  }
-}
-
-async function waitExit(pid: number, match: string[], ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (!processMatches(pid, ...match)) return true
-    await sleep(100)
-  }
-  return !processMatches(pid, ...match)
-}
-
-/** Stops a process we started (checked by its command line): SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopProcess(pid: number | undefined, match: string[], graceMs: number): Promise<void> {
-  if (!pid || !processMatches(pid, ...match)) return
-  try { process.kill(pid, 'SIGTERM') } catch { return }
-  if (await waitExit(pid, match, graceMs)) return
-  try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-  await waitExit(pid, match, 5000)
 }
 
 /** After nspawn exited: kill what is left in the machine's cgroups (its descendants), remove them, unmount. */

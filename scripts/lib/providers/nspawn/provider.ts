@@ -8,18 +8,18 @@ import path from 'node:path'
 import type { NodeSpec } from '../../config/types.ts'
 import { MachineError, type PreflightCheck } from '../../errors.ts'
 import { hostOk } from '../../host/exec.ts'
-import { runnerFor } from '../../remote/machine.ts'
-import { ensureClusterKey } from '../common/keys.ts'
+import { waitBooted } from '../common/boot.ts'
+import { ensureClusterKey, ensureHostKey, hostPublicKey } from '../common/keys.ts'
 import { ensureRootfs } from '../common/rootfs.ts'
 import { StateStore, type MachineRecord } from '../common/state.ts'
 import type { Machine, Provider, ProviderContext } from '../types.ts'
 import { NSPAWN_IMAGE } from './image.ts'
+import { freePort, logTail, processMatches, stopProcess, waitForSshBanner } from '../common/process.ts'
 import {
-  cleanupMachine, consoleTail, ensureHostKey, ensureOverlay, freePort, machinePaths, processMatches,
-  startLoopbackForwarder, startNspawn, startSocketForwarder, stopProcess, waitForSshBanner, writeNodeFiles,
-  type MachinePaths,
+  cleanupMachine, ensureOverlay, machinePaths, NODE_CACHE_PATH, startLoopbackForwarder, startNspawn,
+  startSocketForwarder, writeNodeFiles, type MachinePaths,
 } from './machine.ts'
-import { ensureLab, ensureNodeNetwork, labNames, netnsExists, removeNamespace } from './network.ts'
+import { ensureLab, ensureNodeNetwork, labNames, removeNamespace } from '../common/network.ts'
 
 const BOOT_DEADLINE_MS = 90_000
 
@@ -59,8 +59,9 @@ export class NspawnProvider implements Provider {
     add('overlayfs', /\toverlay$/m.test(fs), /\toverlay$/m.test(fs) ? 'supported' : 'not in /proc/filesystems', 'modprobe overlay')
     const cg = existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers')
     add('cgroups', cg, cg ? 'mounted' : 'no cgroup hierarchy under /sys/fs/cgroup', 'mount cgroups (a systemd host has them)')
-    mkdirSync(this.ctx.stateDir, { recursive: true })
-    const free = (() => { const s = statfsSync(this.ctx.stateDir); return (s.bavail * s.bsize) / 2 ** 30 })()
+    let probe = this.ctx.stateDir // preflight changes nothing: measure the nearest folder that exists
+    while (!existsSync(probe)) probe = path.dirname(probe)
+    const free = (() => { const s = statfsSync(probe); return (s.bavail * s.bsize) / 2 ** 30 })()
     const need = 2 + this.ctx.config.nodes.length
     add('disk', free >= need, `${free.toFixed(1)} GiB free in ${this.ctx.stateDir}`, `free ${need} GiB there, or set KUBELAB_STATE to a larger disk`)
     let netnsOk = true
@@ -96,26 +97,9 @@ export class NspawnProvider implements Provider {
       started.push(node.name)
     }))
     const machines = await this.list()
-    await Promise.all(machines.filter((m) => started.includes(m.name)).map((m) => this.waitBooted(m)))
+    await Promise.all(machines.filter((m) => started.includes(m.name)).map((m) =>
+      waitBooted(m, this.ctx.stateDir, this.ctx.progress, BOOT_DEADLINE_MS, () => logTail(this.paths(m.name).console))))
     return machines
-  }
-
-  /** Ready = sshd answers kubelab's own SSH and `systemctl is-system-running --wait` returns. */
-  private async waitBooted(machine: Machine): Promise<void> {
-    const runner = await runnerFor(machine, this.ctx.stateDir, { progress: this.ctx.progress, connect: { deadlineMs: BOOT_DEADLINE_MS } })
-    try {
-      const r = await runner.$({ nothrow: true, timeoutMs: BOOT_DEADLINE_MS })`systemctl is-system-running --wait`
-      const state = r.stdout.trim()
-      if (state !== 'running' && state !== 'degraded') {
-        throw new MachineError(machine.name, `systemd did not finish booting: ${state || r.stderr.trim()}`, consoleTail(this.paths(machine.name)))
-      }
-      if (state === 'degraded') {
-        const failed = (await runner.$`systemctl --failed --no-legend --plain | cut -d' ' -f1`).stdout.trim().split('\n').join(', ')
-        this.ctx.progress.debug(1, `${machine.name}: booted degraded (failed units: ${failed})`)
-      }
-    } finally {
-      runner.close()
-    }
   }
 
   private running(name: string, rec: MachineRecord | undefined): boolean {
@@ -136,10 +120,11 @@ export class NspawnProvider implements Provider {
     await cleanupMachine(p, this.unitName(node.name))
     await ensureNodeNetwork(this.names.lab, netns, node.name, `${node.address}/${this.prefix()}`, config.provider.gateway)
     await ensureOverlay(base, p)
-    const fingerprint = await ensureHostKey(p, node.name)
+    const fingerprint = await ensureHostKey(p.hostKey, node.name)
     writeNodeFiles(p, { name: node.name, gateway: config.provider.gateway, authorizedKey, hosts })
     rmSync(p.console, { force: true })
-    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns })
+    mkdirSync(this.ctx.cacheDir, { recursive: true })
+    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir })
     const socket = startSocketForwarder(p, netns)
     const port = await freePort(prev?.forwards.ssh)
     const loopback = startLoopbackForwarder(p, port)
@@ -154,11 +139,11 @@ export class NspawnProvider implements Provider {
       }
     })
     try {
-      await waitForSshBanner(p.sshSocket, Date.now() + BOOT_DEADLINE_MS)
+      await waitForSshBanner({ path: p.sshSocket }, Date.now() + BOOT_DEADLINE_MS)
     } catch (err) {
       const alive = processMatches(nspawn, 'systemd-nspawn')
       throw new MachineError(node.name, alive ? `sshd did not answer within ${BOOT_DEADLINE_MS / 1000}s` : 'systemd-nspawn exited during boot',
-        consoleTail(p), { cause: err, hint: `full console log: ${p.console}` })
+        logTail(p.console), { cause: err, hint: `full console log: ${p.console}` })
     }
   }
 
@@ -182,9 +167,10 @@ export class NspawnProvider implements Provider {
           user: 'root',
           privateKeyFile: path.join(this.ctx.stateDir, 'ssh', 'id_ed25519'),
           ...(rec.hostKeyFingerprint ? { hostKeyFingerprint: rec.hostKeyFingerprint } : {}),
-          ...(existsSync(`${p.hostKey}.pub`) ? { hostPublicKey: readFileSync(`${p.hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ') } : {}),
+          ...(hostPublicKey(p.hostKey) ? { hostPublicKey: hostPublicKey(p.hostKey)! } : {}),
         },
         forwards: rec.forwards,
+        share: { hostPath: this.ctx.cacheDir, nodePath: NODE_CACHE_PATH },
       }
     })
   }
@@ -225,13 +211,5 @@ export class NspawnProvider implements Provider {
       const p = this.paths(m.name)
       if (existsSync(p.console)) copyFileSync(p.console, path.join(dir, `${m.name}.console.log`))
     }
-  }
-
-  /** Whether anything of this cluster is left on the host (for tests and `doctor`). */
-  leftovers(): string[] {
-    const left: string[] = []
-    if (netnsExists(this.names.lab)) left.push(`netns ${this.names.lab}`)
-    if (existsSync(this.ctx.stateDir)) left.push(`state ${this.ctx.stateDir}`)
-    return left
   }
 }

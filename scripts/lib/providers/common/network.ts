@@ -1,6 +1,7 @@
-// The lab network of an nspawn cluster, entirely inside network namespaces kubelab creates:
-// one lab namespace holding the bridge (its address is the gateway), and one namespace per node
-// joined to the bridge by a veth pair. Nothing is added to the host's own namespace.
+// The lab network of a cluster of local machines, entirely inside network namespaces kubelab
+// creates: one lab namespace holding the bridge (its address is the gateway); nspawn nodes get a
+// namespace each joined to the bridge by a veth pair, QEMU VMs a tap on it. Nothing is added to the
+// host's own namespace.
 
 import { existsSync } from 'node:fs'
 import { createHash } from 'node:crypto'
@@ -18,7 +19,7 @@ export function labNames(cluster: string): LabNames {
   return { lab: `kubelab-${cluster}`, node: (name) => `kubelab-${cluster}-${name}` }
 }
 
-/** The lab-side veth of a node: interface names are at most 15 characters. */
+/** The lab-side interface (veth or tap) of a node: interface names are at most 15 characters. */
 export function vethName(node: string): string {
   return `kv${createHash('sha256').update(node).digest('hex').slice(0, 10)}`
 }

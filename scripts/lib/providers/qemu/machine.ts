@@ -1,0 +1,140 @@
+// One QEMU VM: its folder (qcow2 overlay, seed disk, serial log, pid file), the QEMU command line
+// (a pure function, unit-tested to the exact string), and the seed that gives the VM its name,
+// keys and network at boot (templates/qemu/kubelab-seed).
+
+import { createHash, randomBytes } from 'node:crypto'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { host } from '../../host/exec.ts'
+
+export interface VmPaths {
+  dir: string
+  disk: string
+  seedDir: string
+  seed: string
+  serial: string
+  pidFile: string
+  sshSocket: string
+  hostKey: string
+}
+
+export function vmPaths(stateDir: string, name: string): VmPaths {
+  const dir = path.join(stateDir, 'machines', name)
+  return {
+    dir,
+    disk: path.join(dir, 'disk.qcow2'),
+    seedDir: path.join(dir, 'seed'),
+    seed: path.join(dir, 'seed.img'),
+    serial: path.join(dir, 'serial.log'),
+    pidFile: path.join(dir, 'qemu.pid'),
+    sshSocket: path.join(dir, 'ssh.sock'),
+    hostKey: path.join(dir, 'ssh_host_ed25519_key'),
+  }
+}
+
+/** A stable, locally administered MAC per node (52:54:00 is QEMU's prefix). */
+export function macFor(name: string): string {
+  const h = createHash('sha256').update(name).digest('hex')
+  return `52:54:00:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}`
+}
+
+export type VmNet =
+  /** Root: a tap device on the lab bridge (inside the lab namespace). */
+  | { mode: 'tap'; tap: string; mac: string }
+  /**
+   * Rootless: QEMU user-mode networking (sshd forwarded to 127.0.0.1:sshPort), plus a second NIC
+   * on the VMs' private network: the LAN hub's UNIX socket (lan-hub.mjs).
+   */
+  | { mode: 'user'; sshPort: number; mac: string; lan: { socket: string; mac: string } }
+
+export interface VmSpec {
+  name: string
+  accel: 'kvm' | 'tcg'
+  cpus: number
+  memoryMiB: number
+  kernel: string
+  initrd: string
+  disk: string
+  seed: string
+  serialLog: string
+  pidFile: string
+  net: VmNet
+}
+
+/** The QEMU command line (argv without the program). */
+export function qemuArgv(s: VmSpec): string[] {
+  const accel = s.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max']
+  const netdev = s.net.mode === 'tap'
+    ? `tap,id=n0,ifname=${s.net.tap},script=no,downscript=no`
+    : `user,id=n0,hostfwd=tcp:127.0.0.1:${s.net.sshPort}-:22`
+  return [
+    '-name', s.name,
+    '-machine', 'q35', ...accel,
+    '-smp', String(s.cpus), '-m', String(s.memoryMiB),
+    '-nodefaults', '-display', 'none',
+    '-serial', `file:${s.serialLog}`,
+    '-kernel', s.kernel, '-initrd', s.initrd,
+    '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=${s.name}`,
+    '-drive', `file=${s.disk},if=virtio,format=qcow2,cache=unsafe,discard=unmap`,
+    '-drive', `file=${s.seed},if=virtio,format=raw,readonly=on`,
+    '-netdev', netdev, '-device', `virtio-net-pci,netdev=n0,mac=${s.net.mac}`,
+    ...(s.net.mode === 'user'
+      ? ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${s.net.lan.socket}`, '-device', `virtio-net-pci,netdev=n1,mac=${s.net.lan.mac}`]
+      : []),
+    '-device', 'virtio-rng-pci',
+    '-pidfile', s.pidFile, '-daemonize',
+  ]
+}
+
+export interface SeedFiles {
+  name: string
+  authorizedKey: string
+  hosts: Readonly<Record<string, string>>
+  /** Commands run at boot to bring up eth0. */
+  network: string
+  resolver: string
+}
+
+/** The network of a VM as a boot script: a static address on eth0 and a default route; rootless
+ * VMs also get their cluster address on eth1, the private network between the VMs. */
+export function networkScript(addressCidr: string, gateway: string, lanCidr?: string): string {
+  const lan = lanCidr ? `ip link set eth1 up\nip addr add ${lanCidr} dev eth1\n` : ''
+  return `ip link set lo up\nip link set eth0 up\nip addr add ${addressCidr} dev eth0\nip route replace default via ${gateway}\n${lan}`
+}
+
+/** Writes the seed folder and packs it into a small ext4 image the VM mounts at boot. */
+export async function writeSeed(p: VmPaths, f: SeedFiles): Promise<void> {
+  rmSync(p.seedDir, { recursive: true, force: true })
+  mkdirSync(p.seedDir, { recursive: true })
+  const put = (name: string, text: string) => writeFileSync(path.join(p.seedDir, name), text)
+  put('hostname', `${f.name}\n`)
+  put('hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${Object.entries(f.hosts).map(([n, a]) => `${a}\t${n}`).join('\n')}\n`)
+  put('resolv.conf', `nameserver ${f.resolver}\noptions timeout:1 attempts:1\n`)
+  put('machine-id', `${machineId(p)}\n`)
+  put('authorized_keys', `${f.authorizedKey.trim()}\n`)
+  put('network.sh', f.network)
+  copyFileSync(p.hostKey, path.join(p.seedDir, 'ssh_host_ed25519_key'))
+  copyFileSync(`${p.hostKey}.pub`, path.join(p.seedDir, 'ssh_host_ed25519_key.pub'))
+  rmSync(p.seed, { force: true })
+  await host`mkfs.ext4 -q -F -L kubelab-seed -d ${p.seedDir} ${p.seed} 8M`
+}
+
+/** One machine-id per VM, kept across restarts. */
+function machineId(p: VmPaths): string {
+  const file = path.join(p.dir, 'machine-id')
+  if (!existsSync(file)) writeFileSync(file, randomBytes(16).toString('hex'))
+  return readFileSync(file, 'utf8').trim()
+}
+
+export async function ensureOverlayDisk(base: string, p: VmPaths): Promise<void> {
+  if (!existsSync(p.disk)) await host`qemu-img create -q -f qcow2 -F qcow2 -b ${base} ${p.disk}`
+}
+
+export function readPid(p: VmPaths): number | undefined {
+  try {
+    const n = Number(readFileSync(p.pidFile, 'utf8').trim())
+    return Number.isInteger(n) && n > 0 ? n : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,251 @@
+// The qemu provider: real VMs with their own kernel. KVM when usable, else TCG (slow, warned).
+// As root, each VM's tap sits on the lab bridge inside kubelab's lab namespace and QEMU runs in
+// that namespace; kubelab reaches sshd through a UNIX-socket forwarder there. Without root (a
+// laptop user), QEMU user-mode networking forwards sshd to a 127.0.0.1 port.
+
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { NodeSpec } from '../../config/types.ts'
+import { MachineError, PreflightError, type PreflightCheck } from '../../errors.ts'
+import { host, hostOk } from '../../host/exec.ts'
+import { waitBooted } from '../common/boot.ts'
+import { ensureClusterKey, ensureHostKey, hostPublicKey } from '../common/keys.ts'
+import { freePort, logTail, processMatches, spawnDetached, stopProcess, waitForSshBanner } from '../common/process.ts'
+import { StateStore, type MachineRecord } from '../common/state.ts'
+import { probeKvm } from '../kvm.ts'
+import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
+import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { diskPaths, ensureQemuDisk } from './image.ts'
+import { ensureOverlayDisk, macFor, networkScript, qemuArgv, readPid, vmPaths, writeSeed, type VmNet, type VmPaths } from './machine.ts'
+
+/** Under TCG a VM boots in 20-25 s alone and 65-95 s three at once on 2 cores. KUBELAB_BOOT_TIMEOUT (s) overrides. */
+const BOOT_DEADLINE_MS = process.env.KUBELAB_BOOT_TIMEOUT
+  ? { kvm: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000, tcg: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000 }
+  : { kvm: 90_000, tcg: 300_000 }
+const LAN_HUB = fileURLToPath(new URL('./lan-hub.mjs', import.meta.url))
+
+async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(what)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** QEMU user-mode networking: the guest's fixed address and gateway. */
+const SLIRP = { address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3' }
+
+export class QemuProvider implements Provider {
+  readonly type = 'qemu' as const
+  readonly rootless: boolean
+  readonly accel: 'kvm' | 'tcg'
+  private readonly state: StateStore
+  private readonly names: ReturnType<typeof labNames>
+
+  constructor(private readonly ctx: ProviderContext, options: { rootless?: boolean } = {}) {
+    this.state = new StateStore(ctx.stateDir)
+    this.names = labNames(ctx.config.name)
+    this.rootless = options.rootless ?? process.getuid?.() !== 0
+    const wanted = ctx.config.provider.qemu.accel
+    this.accel = wanted === 'tcg' ? 'tcg' : wanted === 'kvm' || probeKvm().usable ? 'kvm' : 'tcg'
+  }
+
+  private paths(node: string): VmPaths {
+    return vmPaths(this.ctx.stateDir, node)
+  }
+
+  async preflight(): Promise<PreflightCheck[]> {
+    const checks: PreflightCheck[] = []
+    const add = (name: string, ok: boolean, detail: string, fix: string) => checks.push({ name, ok, detail, ...(ok ? {} : { fix }) })
+    const tools: [string, string][] = [['qemu-system-x86_64', 'qemu-system-x86'], ['qemu-img', 'qemu-utils'], ['mkfs.ext4', 'e2fsprogs'], ['ssh-keygen', 'openssh-client']]
+    if (!this.rootless) tools.push(['ip', 'iproute2'], ['socat', 'socat'], ['debootstrap', 'debootstrap'])
+    for (const [tool, pkg] of tools) {
+      const ok = await hostOk`command -v ${tool}`
+      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`)
+    }
+    const kvm = probeKvm()
+    const wanted = this.ctx.config.provider.qemu.accel
+    if (wanted === 'kvm' || wanted === 'hvf') {
+      add('accelerator', wanted === 'kvm' && kvm.usable, wanted === 'hvf' ? 'HVF exists only on macOS' : kvm.reason, 'set provider.qemu.accel: auto (TCG when KVM is missing)')
+    } else {
+      add('accelerator', true, this.accel === 'kvm' ? 'KVM' : `TCG software emulation (${kvm.reason}): 4-10x slower than KVM`, '')
+    }
+    if (this.rootless && !existsSync(diskPaths(this.ctx.cacheDir).base)) {
+      add('base image', false, `no base disk in ${diskPaths(this.ctx.cacheDir).dir}; building it needs root (debootstrap)`,
+        'build it once as root with the same KUBELAB_CACHE (sudo -E npx kubelab up --machines-only), or set provider.qemu.image')
+    }
+    return checks
+  }
+
+  async ensure(nodes: readonly NodeSpec[]): Promise<Machine[]> {
+    const { config, progress } = this.ctx
+    if (config.provider.qemu.image) {
+      throw new PreflightError('this host', [{ name: 'provider.qemu.image', ok: false, detail: 'cloud images by URL are not supported yet', fix: 'remove provider.qemu.image to use the locally built image' }])
+    }
+    const disk = this.rootless
+      ? diskPaths(this.ctx.cacheDir)
+      : await ensureQemuDisk(this.ctx.cacheDir, { ...(config.provider.debianMirror ? { mirror: config.provider.debianMirror } : {}), progress })
+    const key = await ensureClusterKey(this.ctx.stateDir)
+    if (this.rootless) await this.ensureLanHub()
+    else await ensureLab(this.names.lab, `${config.provider.gateway}/${config.provider.network.split('/')[1]}`)
+    const hosts = Object.fromEntries(config.nodes.map((n) => [n.name, n.address]))
+    const started: string[] = []
+    const toStart = nodes.filter((n) => !this.running(n.name, this.record(n.name)))
+    if (toStart.length && this.accel === 'tcg') progress.warn('QEMU runs under TCG (no usable KVM): VMs are 4-10x slower than with KVM')
+    await Promise.all(toStart.map(async (node) => {
+      await this.start(node, disk, key.publicKey, hosts)
+      started.push(node.name)
+    }))
+    const machines = await this.list()
+    await Promise.all(machines.filter((m) => started.includes(m.name)).map((m) =>
+      waitBooted(m, this.ctx.stateDir, progress, BOOT_DEADLINE_MS[this.accel], () => logTail(this.paths(m.name).serial))))
+    return machines
+  }
+
+  private lanSocket(): string {
+    return path.join(this.ctx.stateDir, 'lan.sock')
+  }
+
+  /** Rootless: the hub of the VMs' private network, started once per cluster. */
+  private async ensureLanHub(): Promise<void> {
+    const { config } = this.ctx
+    const socket = this.lanSocket()
+    if (processMatches(this.state.read(config.name, this.type).pids?.lanHub, 'lan-hub.mjs', socket)) return
+    mkdirSync(this.ctx.stateDir, { recursive: true })
+    const pid = spawnDetached(process.execPath, [LAN_HUB, socket], path.join(this.ctx.stateDir, 'lan-hub.log'))
+    this.state.update(config.name, this.type, (s) => { s.pids = { ...s.pids, lanHub: pid } })
+    await waitFor(() => existsSync(socket), 5_000, `the LAN hub did not start (${path.join(this.ctx.stateDir, 'lan-hub.log')})`)
+  }
+
+  private record(name: string): MachineRecord | undefined {
+    return this.state.read(this.ctx.config.name, this.type).machines[name]
+  }
+
+  private running(name: string, rec: MachineRecord | undefined): boolean {
+    const p = this.paths(name)
+    if (!rec || !processMatches(rec.pids.qemu, 'qemu-system', p.disk)) return false
+    return this.rootless || (processMatches(rec.pids.socket, 'socat', p.sshSocket) && processMatches(rec.pids.loopback, 'socat', p.sshSocket))
+  }
+
+  private async start(node: NodeSpec, disk: { base: string; kernel: string; initrd: string }, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
+    const { config } = this.ctx
+    const p = this.paths(node.name)
+    const prev = this.record(node.name)
+    await this.stopProcesses(node.name, prev)
+    mkdirSync(p.dir, { recursive: true })
+    await ensureOverlayDisk(disk.base, p)
+    const fingerprint = await ensureHostKey(p.hostKey, node.name)
+    const prefix = config.provider.network.split('/')[1]
+    const sshPort = await freePort(prev?.forwards.ssh)
+    let net: VmNet
+    if (this.rootless) {
+      net = { mode: 'user', sshPort, mac: macFor(node.name), lan: { socket: this.lanSocket(), mac: macFor(`${node.name}/lan`) } }
+      await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolver: SLIRP.dns })
+    } else {
+      const tap = vethName(node.name)
+      if (!(await hostOk`ip -n ${this.names.lab} link show ${tap}`)) await host`ip -n ${this.names.lab} tuntap add dev ${tap} mode tap`
+      await host`ip -n ${this.names.lab} link set ${tap} master ${BRIDGE} up`
+      net = { mode: 'tap', tap, mac: macFor(node.name) }
+      await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(`${node.address}/${prefix}`, config.provider.gateway), resolver: config.provider.gateway })
+    }
+    rmSync(p.serial, { force: true })
+    rmSync(p.pidFile, { force: true })
+    const argv = qemuArgv({
+      name: node.name, accel: this.accel, cpus: node.cpus, memoryMiB: node.memoryMiB, kernel: disk.kernel, initrd: disk.initrd,
+      disk: p.disk, seed: p.seed, serialLog: p.serial, pidFile: p.pidFile, net,
+    })
+    // -daemonize: QEMU returns once the VM runs; errors before that come back here.
+    try {
+      if (this.rootless) await host`qemu-system-x86_64 ${argv}`
+      else await host`ip netns exec ${this.names.lab} qemu-system-x86_64 ${argv}`
+    } catch (err) {
+      throw new MachineError(node.name, 'QEMU did not start', logTail(p.serial), { cause: err })
+    }
+    const qemu = readPid(p)
+    if (!qemu) throw new MachineError(node.name, `QEMU started but wrote no pid file (${p.pidFile})`, logTail(p.serial))
+    const pids: Record<string, number> = { qemu }
+    if (!this.rootless) {
+      pids.socket = spawnDetached('ip', ['netns', 'exec', this.names.lab, 'socat', `UNIX-LISTEN:${p.sshSocket},fork,unlink-early,mode=600`, `TCP:${node.address}:22`], path.join(p.dir, 'forward.log'))
+      pids.loopback = spawnDetached('socat', [`TCP-LISTEN:${sshPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${p.sshSocket}`], path.join(p.dir, 'forward.log'))
+    }
+    this.state.update(config.name, this.type, (s) => {
+      s.machines[node.name] = {
+        address: node.address,
+        role: node.role,
+        pids,
+        forwards: { ssh: sshPort },
+        hostKeyFingerprint: fingerprint,
+        createdAt: prev?.createdAt ?? new Date().toISOString(),
+      }
+    })
+    const dial = this.rootless ? { host: '127.0.0.1', port: sshPort } : { path: p.sshSocket }
+    try {
+      await waitForSshBanner(dial, Date.now() + BOOT_DEADLINE_MS[this.accel])
+    } catch (err) {
+      const alive = processMatches(qemu, 'qemu-system')
+      throw new MachineError(node.name, alive ? `sshd did not answer within ${BOOT_DEADLINE_MS[this.accel] / 1000}s` : 'QEMU exited during boot',
+        logTail(p.serial), { cause: err, hint: `full serial console: ${p.serial}` })
+    }
+  }
+
+  async list(): Promise<Machine[]> {
+    const { config } = this.ctx
+    const machines = this.state.read(config.name, this.type).machines
+    const order = (n: string) => { const i = config.nodes.findIndex((x) => x.name === n); return i < 0 ? Infinity : i }
+    return Object.entries(machines).sort(([a], [b]) => order(a) - order(b)).map(([name, rec]) => {
+      const p = this.paths(name)
+      return {
+        name,
+        role: rec.role,
+        address: rec.address,
+        state: this.running(name, rec) ? 'running' : existsSync(p.disk) ? 'stopped' : 'missing',
+        provider: this.type,
+        ssh: {
+          ...(this.rootless ? { host: '127.0.0.1', port: rec.forwards.ssh ?? 22 } : { socketPath: p.sshSocket, port: 22 }),
+          user: 'root',
+          privateKeyFile: path.join(this.ctx.stateDir, 'ssh', 'id_ed25519'),
+          ...(rec.hostKeyFingerprint ? { hostKeyFingerprint: rec.hostKeyFingerprint } : {}),
+          ...(hostPublicKey(p.hostKey) ? { hostPublicKey: hostPublicKey(p.hostKey)! } : {}),
+        },
+        forwards: rec.forwards,
+      } satisfies Machine
+    })
+  }
+
+  private async stopProcesses(name: string, rec: MachineRecord | undefined): Promise<void> {
+    if (!rec) return
+    const p = this.paths(name)
+    await stopProcess(rec.pids.qemu, ['qemu-system', p.disk], 10_000)
+    await stopProcess(rec.pids.socket, ['socat', p.sshSocket], 2_000)
+    await stopProcess(rec.pids.loopback, ['socat', p.sshSocket], 2_000)
+  }
+
+  private async destroyOne(name: string): Promise<void> {
+    const { config } = this.ctx
+    await this.stopProcesses(name, this.record(name))
+    if (!this.rootless) await host`ip -n ${this.names.lab} link del ${vethName(name)}`.catch(() => undefined)
+    rmSync(this.paths(name).dir, { recursive: true, force: true })
+    this.state.update(config.name, this.type, (s) => { delete s.machines[name] })
+  }
+
+  async destroy(names?: readonly string[]): Promise<void> {
+    const { config } = this.ctx
+    const targets = names ?? Object.keys(this.state.read(config.name, this.type).machines)
+    await Promise.all(targets.map((n) => this.destroyOne(n)))
+    const left = this.state.read(config.name, this.type)
+    if (Object.keys(left.machines).length === 0) {
+      await stopProcess(left.pids?.lanHub, ['lan-hub.mjs', this.lanSocket()], 2_000)
+      if (!this.rootless) await removeNamespace(this.names.lab)
+      rmSync(this.ctx.stateDir, { recursive: true, force: true })
+    }
+  }
+
+  async collectLogs(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true })
+    for (const m of await this.list()) {
+      const p = this.paths(m.name)
+      if (existsSync(p.serial)) copyFileSync(p.serial, path.join(dir, `${m.name}.serial.log`))
+    }
+  }
+}
