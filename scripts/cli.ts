@@ -62,6 +62,7 @@ export function usage(): string {
     '  -o, --output FILE           output file (bundle)',
     '      --arch ARCH             node architecture for artifacts: amd64, arm64 (default: this host)',
     '      --machines-only         up: provision the machines and stop there',
+    '      --until STEP            up: converge up to and including STEP (ids: kubelab plan)',
     '  -v, -vv, -vvv               more detail: per node, every remote command, streamed output',
     '  -h, --help                  this help',
   ].join('\n')
@@ -87,6 +88,7 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
         'kubernetes-version': { type: 'string' },
         json: { type: 'boolean', default: false },
         'machines-only': { type: 'boolean', default: false },
+        until: { type: 'string' },
         verbose: { type: 'boolean', short: 'v', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
         output: { type: 'string', short: 'o' },
@@ -108,6 +110,7 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
       ...(v['env-file'] ? { envFile: v['env-file'] } : {}),
       json: v.json ?? false,
       machinesOnly: v['machines-only'] ?? false,
+      ...(v.until ? { until: v.until } : {}),
       flags,
     },
     flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}) },

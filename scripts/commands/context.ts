@@ -11,6 +11,8 @@ export interface GlobalOptions {
   json: boolean
   /** `up --machines-only`: provision machines, install nothing. */
   machinesOnly: boolean
+  /** `up --until STEP`: converge up to and including this step, then stop. */
+  until?: string
   /** Overrides from flags such as --provider. */
   flags: Override[]
 }

@@ -10,6 +10,11 @@ import { defaultCacheDir, defaultStateRoot } from '../lib/providers/common/state
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
 import { hostKeyStore } from '../lib/remote/machine.ts'
+import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
+import { STEPS } from '../lib/steps/index.ts'
+import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
+import { stepsUntil } from '../lib/steps/pipeline.ts'
+import { converge } from '../lib/steps/run.ts'
 import { load, printJson, type CommandContext } from './context.ts'
 
 interface Opened {
@@ -45,21 +50,34 @@ async function preflightOrThrow(provider: Provider, target: string): Promise<voi
 }
 
 export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Promise<number> {
-  const { config, choice, provider } = open(ctx)
+  const { config, choice, provider, stateDir } = open(ctx)
+  if (ctx.options.until && !STEPS.some((s) => s.id === ctx.options.until)) {
+    throw new UsageError(`--until: no step "${ctx.options.until}"; steps: ${STEPS.map((s) => s.id).join(', ')}`)
+  }
+  const plan = stepsUntil(ctx.options.until)
   const machines = await clusterLock(ctx, config, 'up', async () => {
     ctx.progress.debug(1, `provider: ${choice.type} (${choice.why})`)
     await preflightOrThrow(provider, 'this host')
     const before = new Set((await provider.list()).filter((m) => m.state === 'running').map((m) => m.name))
     const n = config.nodes.length
-    return ctx.progress.step(`Starting ${n} ${choice.type} machine${n === 1 ? '' : 's'}`, () => provider.ensure(config.nodes), (ms) => {
-      const reused = ms.filter((m) => before.has(m.name)).length
-      return reused === ms.length ? 'all reused, nothing changed' : `${ms.length - reused} started, ${reused} reused`
+    const ms = await ctx.progress.step(`Starting ${n} ${choice.type} machine${n === 1 ? '' : 's'}`, () => provider.ensure(config.nodes), (got) => {
+      const reused = got.filter((m) => before.has(m.name)).length
+      return reused === got.length ? 'all reused, nothing changed' : `${got.length - reused} started, ${reused} reused`
     })
+    if (machinesOnly) return ms
+    const nodes = await openNodes(config, ms, stateDir, ctx.progress)
+    try {
+      const artifacts = await ctx.progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress: ctx.progress }),
+        (a) => `${a.length} files`)
+      await converge({ config, nodes, artifacts, progress: ctx.progress, stateDir }, plan.steps)
+    } finally {
+      closeNodes(nodes)
+    }
+    return ms
   })
-  if (!machinesOnly) {
-    ctx.progress.info(machinesTable(machines))
-    throw new NotImplementedError('up (installing Kubernetes on the machines)',
-      'lands with the cluster issue; the machines above are up: use --machines-only meanwhile')
+  if (!machinesOnly && !plan.complete) {
+    throw new NotImplementedError(`up (step ${plan.missing})`,
+      `lands with the cluster issue; the steps before it are done: stop there with --until ${plan.steps.at(-1)?.id ?? 'os:prep'}`)
   }
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
   else ctx.out(machinesTable(machines))

@@ -15,7 +15,7 @@ const GOLDEN = path.join(FIXTURES, 'golden')
 const values = JSON.parse(readFileSync(path.join(GOLDEN, 'values.json'), 'utf8')) as Record<string, Record<string, string>>
 const { config } = parseConfig(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), { file: 'cluster.config.yaml', env: {} })
 const worker = { ...config.nodes[1]!, taints: ['dedicated=lab:NoSchedule'] }
-const nspawn = { cgroupV1: true, container: true }
+const nspawn = { cgroupV1: true, restrictOomScoreAdj: true, conntrackReadOnly: true }
 
 const dataFiles: Record<string, () => string> = {
   'containerd/config.toml': () => containerdConfig(nspawn),
@@ -79,9 +79,9 @@ test('rendering is strict: a missing value, an unknown value and a malformed pla
 
 test('data files follow the substrate: cgroup v1 and containers change kubelet, kube-proxy, containerd', (t) => {
   t.true(kubeletConfig(config, worker, nspawn).includes('failCgroupV1: false'))
-  t.false(kubeletConfig(config, worker, { cgroupV1: false, container: false }).includes('failCgroupV1'))
+  t.false(kubeletConfig(config, worker, { cgroupV1: false, restrictOomScoreAdj: false, conntrackReadOnly: false }).includes('failCgroupV1'))
   t.true(kubeProxyConfig(config, nspawn).includes('maxPerCore: 0'))
-  t.false(kubeProxyConfig(config, { cgroupV1: false, container: false }).includes('conntrack'))
+  t.false(kubeProxyConfig(config, { cgroupV1: false, restrictOomScoreAdj: false, conntrackReadOnly: false }).includes('conntrack'))
   t.true(containerdConfig(nspawn).includes('restrict_oom_score_adj = true'))
   t.deepEqual(parseTaint('a=b:NoSchedule'), { key: 'a', value: 'b', effect: 'NoSchedule' })
   t.deepEqual(parseTaint('a:NoExecute'), { key: 'a', effect: 'NoExecute' })

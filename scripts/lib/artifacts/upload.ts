@@ -8,7 +8,7 @@ import { StepError } from '../errors.ts'
 import type { Artifact } from './resolve.ts'
 
 export interface Uploader {
-  upload(local: string, remote: string, sha256: string): Promise<'skipped' | 'sent'>
+  upload(local: string, remote: string, sha256: string, options?: { mode?: number }): Promise<'skipped' | 'sent'>
 }
 
 export interface UploadNode {
@@ -53,7 +53,7 @@ export async function uploadAll(nodes: readonly UploadNode[], artifacts: readonl
       const t = tasks[next++]!
       const started = Date.now()
       try {
-        const result = await t.node.runner.upload(t.a.path, t.remote, t.a.sha256)
+        const result = await t.node.runner.upload(t.a.path, t.remote, t.a.sha256, { mode: 0o755 }) // every artifact is a program
         results.push({ node: t.node.name, file: t.a.file, remote: t.remote, result, durationMs: Date.now() - started })
       } catch (err) {
         failure ??= new StepError('artifacts:upload', t.node.name, err, { hint: `uploading ${t.a.file} to ${t.remote}` })

@@ -36,3 +36,10 @@ export const STEPS: readonly StepInfo[] = [
   { id: 'network:pod-routes', title: 'Routing pod CIDRs between nodes', on: 'all' },
   { id: 'node:ready', title: 'Waiting for the node to be Ready', on: 'all' },
 ]
+
+/** The catalogue entry of a step id (implementations spread it into their Step). */
+export function stepInfo(id: string): StepInfo {
+  const info = STEPS.find((s) => s.id === id)
+  if (!info) throw new Error(`internal: no step ${id} in steps/index.ts`)
+  return info
+}

@@ -6,12 +6,14 @@ import { stringify as toToml } from 'smol-toml'
 import { stringify as toYaml } from 'yaml'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 
-/** What a node is like, as detected on it (issue: cluster); shapes the generated configs. */
+/** What a node is like, as detected on it (steps/facts.ts); shapes the generated configs. */
 export interface Substrate {
   /** cgroup v1 host: kubelet >= 1.35 needs failCgroupV1: false. */
   readonly cgroupV1: boolean
-  /** A machine container (nspawn): no CAP_SYS_RESOURCE, read-only conntrack sysctls. */
-  readonly container: boolean
+  /** A negative oom_score_adj is refused (no CAP_SYS_RESOURCE, e.g. machine containers): containerd must not ask runc for one. */
+  readonly restrictOomScoreAdj: boolean
+  /** nf_conntrack_max cannot be written (machine containers): kube-proxy must leave it alone. */
+  readonly conntrackReadOnly: boolean
 }
 
 /** The sandbox image every node imports locally (no registry needed). */
@@ -31,7 +33,7 @@ export function containerdConfig(substrate: Substrate): string {
       },
       'io.containerd.cri.v1.runtime': {
         // Without CAP_SYS_RESOURCE runc cannot lower oom_score_adj below the node's own.
-        restrict_oom_score_adj: substrate.container,
+        restrict_oom_score_adj: substrate.restrictOomScoreAdj,
         cni: { bin_dirs: [CNI_BIN_DIR], conf_dir: CNI_CONF_DIR },
         containerd: {
           default_runtime_name: 'runc',
@@ -99,7 +101,7 @@ export function kubeProxyConfig(config: ClusterConfig, substrate: Substrate): st
     mode: config.kubernetes.proxyMode,
     clusterCIDR: config.kubernetes.clusterCIDR,
     // In a machine container nf_conntrack_max is not writable; leave it as the host has it.
-    ...(substrate.container ? { conntrack: { maxPerCore: 0 } } : {}),
+    ...(substrate.conntrackReadOnly ? { conntrack: { maxPerCore: 0 } } : {}),
   })
 }
 

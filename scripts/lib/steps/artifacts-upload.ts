@@ -1,0 +1,31 @@
+// artifacts:upload — the verified binaries each node needs, from the host cache to the node: sent
+// once (the Runner skips a file whose sha256 already matches, and copies locally from the cache
+// share on machine containers). A manifest on the node makes the re-run check one cheap command.
+
+import { remotePathFor, uploadAll } from '../artifacts/upload.ts'
+import { stepInfo } from './index.ts'
+import type { NodeHandle, Step, StepContext } from './types.ts'
+
+const MANIFEST = '/var/lib/kubelab/artifacts.sha256'
+
+/** `sha256  path` lines of what this node must have, sorted (the manifest's exact content). */
+function manifest(ctx: StepContext, node: NodeHandle): string {
+  return ctx.artifacts.flatMap((a) => {
+    const remote = remotePathFor(a, node.spec.role)
+    return remote ? [`${a.sha256}  ${remote}`] : []
+  }).sort().join('\n') + '\n'
+}
+
+export const artifactsUpload: Step = {
+  ...stepInfo('artifacts:upload'),
+  async check(ctx, node) {
+    // The manifest matches and every file is there, executable: no hashing of 300 MB per re-run.
+    const want = manifest(ctx, node)
+    const paths = want.trim().split('\n').map((l) => l.split('  ')[1]!)
+    return node.runner.test`[ "$(cat ${MANIFEST} 2>/dev/null)" = ${want.trimEnd()} ] && for f in ${paths}; do [ -x "$f" ] || exit 1; done`
+  },
+  async apply(ctx, node) {
+    await uploadAll([{ name: node.spec.name, role: node.spec.role, runner: node.runner }], ctx.artifacts, 4)
+    await node.runner.writeFile(MANIFEST, manifest(ctx, node), 0o644)
+  },
+}

@@ -1,0 +1,32 @@
+// What a converge step is and what it gets. A step is read-only `check` (cheap: true = converged)
+// and `apply` (makes check true; safe to run again after a partial failure). The runner (run.ts)
+// does check -> apply -> check again on each target node.
+
+import type { Artifact } from '../artifacts/resolve.ts'
+import type { ClusterConfig, NodeSpec } from '../config/types.ts'
+import type { Progress } from '../log/progress.ts'
+import type { Machine } from '../providers/types.ts'
+import type { Runner } from '../remote/runner.ts'
+import type { Substrate } from '../templates/files.ts'
+import type { StepInfo } from './index.ts'
+
+/** One node as steps see it: its spec, machine, runner and detected substrate. */
+export interface NodeHandle {
+  readonly spec: NodeSpec
+  readonly machine: Machine
+  readonly runner: Runner
+  readonly substrate: Substrate
+}
+
+export interface StepContext {
+  readonly config: ClusterConfig
+  readonly nodes: readonly NodeHandle[]
+  readonly artifacts: readonly Artifact[]
+  readonly progress: Progress
+  readonly stateDir: string
+}
+
+export interface Step extends StepInfo {
+  check(ctx: StepContext, node: NodeHandle): Promise<boolean>
+  apply(ctx: StepContext, node: NodeHandle): Promise<void>
+}
