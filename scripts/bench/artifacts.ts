@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { parseConfig } from '../lib/config/load.ts'
 import { remotePathFor, uploadAll } from '../lib/artifacts/upload.ts'
-import { defaultCacheDir } from '../lib/providers/common/state.ts'
+import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { NspawnProvider } from '../lib/providers/nspawn/provider.ts'
 import { runnerFor } from '../lib/remote/machine.ts'
 

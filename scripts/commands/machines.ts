@@ -6,11 +6,13 @@ import path from 'node:path'
 import type { ClusterConfig } from '../lib/config/types.ts'
 import { NotImplementedError, PreflightError, UsageError } from '../lib/errors.ts'
 import { withFileLock } from '../lib/providers/common/lock.ts'
-import { defaultCacheDir, defaultStateRoot } from '../lib/providers/common/state.ts'
+import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
+import { defaultStateRoot } from '../lib/providers/common/state.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
 import { hostKeyStore } from '../lib/remote/machine.ts'
 import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
+import { ensureSandboxImage } from '../lib/images/sandbox.ts'
 import { STEPS } from '../lib/steps/index.ts'
 import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
 import { stepsUntil } from '../lib/steps/pipeline.ts'
@@ -69,7 +71,8 @@ export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Pro
     try {
       const artifacts = await ctx.progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress: ctx.progress }),
         (a) => `${a.length} files`)
-      await converge({ config, nodes, artifacts, progress: ctx.progress, stateDir }, plan.steps)
+      const images = [await ensureSandboxImage(defaultCacheDir(ctx.env), ctx.progress)]
+      await converge({ config, nodes, artifacts, images, progress: ctx.progress, stateDir }, plan.steps)
     } finally {
       closeNodes(nodes)
     }

@@ -1,4 +1,4 @@
-// The converge steps that have landed (os:prep, artifacts:upload, runtime:containerd) on real
+// The converge steps that have landed (os:prep, artifacts:upload, runtime:containerd, runtime:images) on real
 // nspawn machines through the CLI: first run changes every node; a re-run changes nothing and
 // restarts nothing; drift (a removed binary, an edited config) is repaired on that node only.
 import test from 'ava'
@@ -14,7 +14,7 @@ const env = { KUBELAB_STATE: path.join(work, 'state') }
 writeFileSync(config, `name: ${name}\nprovider: {type: nspawn, network: 10.82.0.0/24}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n`)
 const ssh = (node: string, cmd: string) => kubelab(['ssh', node, '-c', config, '--', cmd], { env })
 const mainPid = async (node: string) => (await ssh(node, 'systemctl show -p MainPID --value containerd')).stdout.trim()
-const up = (...extra: string[]) => kubelab(['up', '-c', config, '--until', 'runtime:containerd', ...extra], { env, timeoutMs: 180_000 })
+const up = (...extra: string[]) => kubelab(['up', '-c', config, '--until', 'runtime:images', ...extra], { env, timeoutMs: 180_000 })
 
 test.after.always(async () => {
   await kubelab(['down', '-c', config], { env })
@@ -32,6 +32,16 @@ test.serial('first up converges every node: containerd, runc and the CNI plugins
     t.is(v.code, 0, v.stderr)
     t.regex(v.stdout, /Version: +v2\.2\.9\nrunc version 1\.3\.7\nbridge host-local loopback portmap 1\n/)
   }
+  const images = await ssh('w1', 'ctr -n k8s.io images ls -q')
+  t.regex(images.stdout, /^registry\.k8s\.io\/pause:3\.10\.1$/m, 'the sandbox image is imported under the pinned name')
+  t.regex(r.stderr, /✓ Importing the sandbox \(pause\) image {2}2 nodes, 2 changed/)
+  // CRI end to end: a pod sandbox (the imported pause image, runc, the bridge CNI) gets an IP
+  // from the node's own pod CIDR.
+  const sandbox = await ssh('w1', [
+    `printf '%s' '{"metadata":{"name":"t","namespace":"default","uid":"u1"},"log_directory":"/tmp","linux":{"cgroup_parent":"kubelabtest.slice"}}' > /tmp/pod.json`,
+    'id=$(crictl runp /tmp/pod.json 2>/dev/null) && crictl inspectp "$id" 2>/dev/null | grep -m1 \'"ip"\'; crictl stopp "$id" >/dev/null 2>&1; crictl rmp "$id" >/dev/null 2>&1',
+  ].join('; '))
+  t.regex(sandbox.stdout, /"ip": "10\.244\.1\.\d+"/, sandbox.stderr)
   const cpOnly = await ssh('w1', 'test -e /usr/local/bin/kube-apiserver && echo yes || echo no')
   t.is(cpOnly.stdout.trim(), 'no', 'control-plane binaries only go to the control plane')
 })
@@ -40,7 +50,7 @@ test.serial('a re-run changes nothing and restarts nothing', async (t) => {
   const before = [await mainPid('cp'), await mainPid('w1')]
   const r = await up()
   t.is(r.code, 0, r.stderr)
-  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 3, r.stderr)
+  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 4, r.stderr)
   t.deepEqual([await mainPid('cp'), await mainPid('w1')], before)
 })
 
@@ -59,7 +69,7 @@ test.serial('drift is repaired on the node that drifted, and only there', async 
 test.serial('up without --until stops honestly at the first step that has not landed', async (t) => {
   const r = await kubelab(['up', '-c', config, '--json'], { env, timeoutMs: 180_000 })
   t.is(r.code, 1)
-  t.regex(r.stderr, /ERR_NOT_IMPLEMENTED\] kubelab up \(step runtime:images\): not implemented yet/)
+  t.regex(r.stderr, /ERR_NOT_IMPLEMENTED\] kubelab up \(step pki:certs\): not implemented yet/)
   t.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_NOT_IMPLEMENTED')
   const bad = await kubelab(['up', '-c', config, '--until', 'nope'], { env })
   t.is(bad.code, 2)

@@ -5,12 +5,14 @@ import { artifactsUpload } from './artifacts-upload.ts'
 import { STEPS } from './index.ts'
 import { osPrep } from './os-prep.ts'
 import { runtimeContainerd } from './runtime-containerd.ts'
+import { runtimeImages } from './runtime-images.ts'
 import type { Step } from './types.ts'
 
 export const IMPLEMENTED: readonly Step[] = [
   osPrep, // kernel modules and sysctls, persistent
   artifactsUpload, // verified binaries, once per node
   runtimeContainerd, // containerd + runc + CNI config, running
+  runtimeImages, // the sandbox image, imported locally (no registry)
 ]
 
 /** Steps after machine:ready up to and including `until` (all implemented ones when omitted). */

@@ -3,6 +3,7 @@
 // does check -> apply -> check again on each target node.
 
 import type { Artifact } from '../artifacts/resolve.ts'
+import type { LocalImage } from '../images/sandbox.ts'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import type { Machine } from '../providers/types.ts'
@@ -22,6 +23,8 @@ export interface StepContext {
   readonly config: ClusterConfig
   readonly nodes: readonly NodeHandle[]
   readonly artifacts: readonly Artifact[]
+  /** Images every node imports locally (the sandbox image; later the test workloads). */
+  readonly images?: readonly LocalImage[]
   readonly progress: Progress
   readonly stateDir: string
 }

@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | etcd | containerd | runc | cni-plugins | crictl | coredns
+# COMPONENT: kubernetes | etcd | containerd | runc | cni-plugins | crictl | coredns | pause
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into OUTDIR.partial and renames at the end, so an interrupted build leaves
 # nothing that looks finished. Module and build caches are Go's own (GOMODCACHE, GOCACHE).
@@ -11,6 +11,7 @@
 # whose go.mod has replace directives; upstream build tags; version stamped via -ldflags).
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 component=${1:?component}
 version=${2:?version}
 out=${3:?outdir}
@@ -98,6 +99,11 @@ crictl)
 coredns)
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=gomodule" \
     "github.com/coredns/coredns@$version"
+  ;;
+pause)
+  # kubelab's own program (images/pause in this repository), not an upstream module.
+  src=$(cd "$here/../../../../images/pause" && pwd)
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$partial/pause" .)
   ;;
 *)
   log "unknown component"; exit 2 ;;

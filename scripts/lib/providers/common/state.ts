@@ -29,10 +29,6 @@ export function defaultStateRoot(env: Readonly<Record<string, string | undefined
   return env.KUBELAB_STATE ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local/state'), 'kubelab')
 }
 
-export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  return env.KUBELAB_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kubelab')
-}
-
 export class StateStore {
   readonly file: string
 

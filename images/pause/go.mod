@@ -1,0 +1,3 @@
+module kubelab.invalid/images/pause
+
+go 1.22

@@ -1,0 +1,55 @@
+// The sandbox (pause) image every node imports locally, so no registry is ever needed: kubelab's
+// own pause program (images/pause) built with Go, packed by the OCI writer under the name
+// containerd's config pins (SANDBOX_IMAGE). Cached by a hash of the program's source.
+
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdir, rename } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { writeOciImage } from '../artifacts/oci.ts'
+import { host } from '../host/exec.ts'
+import type { Progress } from '../log/progress.ts'
+import { SANDBOX_IMAGE } from '../templates/files.ts'
+
+const SOURCE = fileURLToPath(new URL('../../../images/pause/', import.meta.url))
+const BUILD = fileURLToPath(new URL('../artifacts/build/build.sh', import.meta.url))
+
+export interface LocalImage {
+  readonly ref: string
+  /** OCI layout tar, ready for `ctr -n k8s.io images import`. */
+  readonly tar: string
+  readonly sha256: string
+  /** The manifest digest containerd reports for the imported image. */
+  readonly digest: string
+}
+
+function sourceHash(): string {
+  const h = createHash('sha256')
+  for (const f of ['main.go', 'go.mod']) h.update(f).update(readFileSync(path.join(SOURCE, f)))
+  return h.digest('hex').slice(0, 12)
+}
+
+export async function ensureSandboxImage(cacheDir: string, progress: Progress): Promise<LocalImage> {
+  const key = sourceHash()
+  const dir = path.join(cacheDir, 'images')
+  const tar = path.join(dir, `sandbox-${key}.tar`)
+  const meta = `${tar}.json`
+  if (existsSync(tar) && existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8')) as LocalImage
+  return progress.step('Building the sandbox (pause) image', async () => {
+    const out = path.join(cacheDir, 'build', `pause-${key}-amd64`)
+    if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD} pause ${key} ${out}`
+    await mkdir(dir, { recursive: true })
+    const result = await writeOciImage({
+      ref: SANDBOX_IMAGE,
+      files: [{ path: 'pause', source: path.join(out, 'pause'), mode: 0o755 }],
+      entrypoint: ['/pause'],
+      user: '65535:65535',
+    }, `${tar}.partial`)
+    await rename(`${tar}.partial`, tar)
+    const sha256 = createHash('sha256').update(readFileSync(tar)).digest('hex')
+    const image: LocalImage = { ref: SANDBOX_IMAGE, tar, sha256, digest: result.manifest.digest }
+    writeFileSync(meta, JSON.stringify(image, null, 2))
+    return image
+  })
+}
