@@ -2,12 +2,10 @@
 // Exit codes: 0 success, 1 failure (reported), 2 usage error.
 
 import { parseArgs } from 'node:util'
-import {
-  artifactsBuildCommand, artifactsFetchCommand, artifactsListCommand, artifactsLockCommand, bundleCommand,
-  type CommandFlags,
-} from './commands/artifacts.ts'
+import { artifactsBuildCommand, artifactsFetchCommand, artifactsListCommand, artifactsLockCommand, bundleCommand } from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
-import type { CommandContext, GlobalOptions } from './commands/context.ts'
+import type { CommandContext, CommandFlags, GlobalOptions } from './commands/context.ts'
+import { kubeconfigCommand, kubectlCommand } from './commands/cluster.ts'
 import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand, upCommand } from './commands/machines.ts'
 import { planCommand } from './commands/plan.ts'
 import { NotImplementedError, UsageError } from './lib/errors.ts'
@@ -32,7 +30,8 @@ export const COMMANDS: Record<string, Command> = {
   status: { summary: 'machines, nodes, components, versions (--json)', run: statusCommand },
   ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: sshCommand },
   'ssh-reset': { summary: 'forget the pinned host key of a node (after re-creating it on purpose)', run: sshResetCommand },
-  kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: notYet('kubeconfig', 'lands with the cluster issue') },
+  kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: kubeconfigCommand },
+  kubectl: { summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', run: kubectlCommand },
   smoke: { summary: 'run the smoke suite against the cluster (JUnit + JSON reports)', run: notYet('smoke', 'lands with the smoke-test issue') },
   plan: { summary: 'per node, the steps `up` would run', run: planCommand },
   doctor: { summary: 'check this host: which provider would be used, and what is missing', run: doctorCommand },
@@ -60,6 +59,7 @@ export function usage(): string {
     '      --kubernetes-version V  override kubernetes.version',
     '      --json                  machine output on stdout',
     '  -o, --output FILE           output file (bundle)',
+    '      --merge                 kubeconfig: merge into ~/.kube/config (or $KUBECONFIG) as kubelab-<cluster>',
     '      --arch ARCH             node architecture for artifacts: amd64, arm64 (default: this host)',
     '      --machines-only         up: provision the machines and stop there',
     '      --until STEP            up: converge up to and including STEP (ids: kubelab plan)',
@@ -93,6 +93,7 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
         help: { type: 'boolean', short: 'h', default: false },
         output: { type: 'string', short: 'o' },
         arch: { type: 'string' },
+        merge: { type: 'boolean', default: false },
       },
     })
   } catch (err) {
@@ -113,7 +114,7 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
       ...(v.until ? { until: v.until } : {}),
       flags,
     },
-    flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}) },
+    flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}), merge: v.merge ?? false },
     verbosity: Math.min(3, v.verbose?.length ?? 0) as Verbosity,
     help: v.help ?? false,
     positionals: parsed.positionals,

@@ -11,13 +11,9 @@ import { pinLock, pinProblems } from '../lib/artifacts/pin.ts'
 import { listArtifacts, lockFileFor, neededComponents, resolveDetailed } from '../lib/artifacts/resolve.ts'
 import { UsageError } from '../lib/errors.ts'
 import { formatDuration } from '../lib/log/progress.ts'
-import { load, printJson, type CommandContext } from './context.ts'
+import { load, printJson, type CommandContext, type CommandFlags } from './context.ts'
 
 /** Flags only some commands take (parsed by the CLI, passed as the third handler argument). */
-export interface CommandFlags {
-  output?: string
-  arch?: string
-}
 
 function archOf(flags: CommandFlags): Arch {
   if (flags.arch === undefined) return hostArch()

@@ -17,6 +17,16 @@ export interface GlobalOptions {
   flags: Override[]
 }
 
+/** Options only some commands read. */
+export interface CommandFlags {
+  /** bundle -o FILE */
+  output?: string
+  /** artifacts: node architecture */
+  arch?: string
+  /** kubeconfig --merge */
+  merge?: boolean
+}
+
 export interface CommandContext {
   options: GlobalOptions
   progress: Progress

@@ -13,6 +13,7 @@ import type { Machine, Provider } from '../lib/providers/types.ts'
 import { hostKeyStore } from '../lib/remote/machine.ts'
 import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
 import { ensureSandboxImage } from '../lib/images/sandbox.ts'
+import { pkiBundle } from '../lib/pki/bundle.ts'
 import { STEPS } from '../lib/steps/index.ts'
 import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
 import { stepsUntil } from '../lib/steps/pipeline.ts'
@@ -72,7 +73,13 @@ export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Pro
       const artifacts = await ctx.progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress: ctx.progress }),
         (a) => `${a.length} files`)
       const images = [await ensureSandboxImage(defaultCacheDir(ctx.env), ctx.progress)]
-      await converge({ config, nodes, artifacts, images, progress: ctx.progress, stateDir }, plan.steps)
+      const cp = config.nodes.find((n) => n.role === 'control-plane')
+      const pki = config.controlPlane.mode === 'managed' && cp
+        ? (await ctx.progress.step('Issuing the cluster PKI (kept in the cluster state)',
+          () => pkiBundle(path.join(stateDir, 'pki'), config, cp, { adminServer: 'https://127.0.0.1:6443', extraSans: ['127.0.0.1'] }),
+          (r) => (r.result.changed.length ? `${r.result.changed.length} files written` : 'unchanged'))).bundle
+        : undefined
+      await converge({ config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress: ctx.progress, stateDir, shared: {} }, plan.steps)
     } finally {
       closeNodes(nodes)
     }
@@ -85,6 +92,11 @@ export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Pro
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
   else ctx.out(machinesTable(machines))
   return 0
+}
+
+/** The machines of the config's cluster as they are now. */
+export async function machinesOf(ctx: CommandContext): Promise<Machine[]> {
+  return open(ctx).provider.list()
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<number> {

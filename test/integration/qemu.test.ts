@@ -86,5 +86,5 @@ test.serial('a VM that cannot boot fails with an error naming it and the tail of
   t.regex(up.stderr, /ERR_MACHINE\] (cp|w1): sshd did not answer within 25s/)
   t.regex(up.stderr, /console \(last lines\):/)
   t.regex(up.stderr, /(Kernel panic|initramfs|unpack|VFS)/i)
-  t.regex(up.stderr, /hint: full serial console: .*serial\.log/)
+  t.regex(up.stderr, /hint: full console log: .*serial\.log/)
 })

@@ -57,7 +57,7 @@ test('the QEMU command line, exactly: TCG with a lab tap, KVM with user-mode net
     + '-drive file=/s/w1/seed.img,if=virtio,format=raw,readonly=on '
     + '-netdev tap,id=n0,ifname=kv0123456789,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc '
     + '-device virtio-rng-pci -pidfile /s/w1/qemu.pid -daemonize')
-  const user = qemuArgv({ ...base, accel: 'kvm', net: { mode: 'user', sshPort: 2222, mac: '52:54:00:aa:bb:cc', lan: { socket: '/s/lan.sock', mac: '52:54:00:dd:ee:ff' } } })
+  const user = qemuArgv({ ...base, accel: 'kvm', net: { mode: 'user', hostfwd: [{ port: 2222, guest: 22 }], mac: '52:54:00:aa:bb:cc', lan: { socket: '/s/lan.sock', mac: '52:54:00:dd:ee:ff' } } })
   t.deepEqual(user.slice(4, 8), ['-accel', 'kvm', '-cpu', 'host'])
   t.is(user.slice(user.indexOf('-netdev'), user.indexOf('-netdev') + 8).join(' '),
     '-netdev user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc '

@@ -1,5 +1,6 @@
 // Files on a node, converged in one round trip: compare sha256 of every wanted file at once, write
-// only those that differ (atomic), and say which changed so a step restarts only what it must.
+// (or upload) only those that differ, atomically, and say which changed so a step restarts only
+// what it must.
 
 import { createHash } from 'node:crypto'
 import type { Runner } from '../remote/runner.ts'
@@ -10,19 +11,38 @@ export interface WantedFile {
   readonly mode: number
 }
 
-const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+/** A file that exists on the host (certificates, keys, kubeconfigs): uploaded, never inlined. */
+export interface LocalFile {
+  readonly path: string
+  readonly local: string
+  readonly sha256: string
+  readonly mode: number
+}
 
-/** The paths whose content on the node differs from what is wanted (missing counts as different). */
-export async function differingFiles(runner: Runner, files: readonly WantedFile[]): Promise<string[]> {
+export const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex')
+
+/** The paths whose sha256 on the node differs from the wanted one (missing counts as different). */
+export async function differing(runner: Runner, files: readonly { path: string; sha256: string }[]): Promise<string[]> {
   if (files.length === 0) return []
   const r = await runner.$({ nothrow: true })`for f in ${files.map((f) => f.path)}; do if [ -f "$f" ]; then printf '%s %s\\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; else printf 'missing %s\\n' "$f"; fi; done`
   const have = new Map(r.stdout.trim().split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), l.slice(0, l.indexOf(' '))]))
-  return files.filter((f) => have.get(f.path) !== sha(f.content)).map((f) => f.path)
+  return files.filter((f) => have.get(f.path) !== f.sha256).map((f) => f.path)
+}
+
+export function differingFiles(runner: Runner, files: readonly WantedFile[]): Promise<string[]> {
+  return differing(runner, files.map((f) => ({ path: f.path, sha256: sha256(f.content) })))
 }
 
 /** Writes the files that differ; returns their paths. */
 export async function writeFiles(runner: Runner, files: readonly WantedFile[]): Promise<string[]> {
   const changed = await differingFiles(runner, files)
   for (const f of files.filter((x) => changed.includes(x.path))) await runner.writeFile(f.path, f.content, f.mode)
+  return changed
+}
+
+/** Uploads the host files that differ; returns their paths. */
+export async function uploadFiles(runner: Runner, files: readonly LocalFile[]): Promise<string[]> {
+  const changed = await differing(runner, files)
+  for (const f of files.filter((x) => changed.includes(x.path))) await runner.upload(f.local, f.path, f.sha256, { mode: f.mode })
   return changed
 }

@@ -6,6 +6,13 @@ import { STEPS } from './index.ts'
 import { osPrep } from './os-prep.ts'
 import { runtimeContainerd } from './runtime-containerd.ts'
 import { runtimeImages } from './runtime-images.ts'
+import { cpApiserver, cpControllerManager, cpEtcd, cpScheduler } from './control-plane.ts'
+import { cpBootstrap } from './cp-bootstrap.ts'
+import { joinNode, nodeReady } from './join.ts'
+import { kubeProxyStep } from './kube-proxy.ts'
+import { kubeletStep } from './kubelet.ts'
+import { networkPodRoutes } from './network-pod-routes.ts'
+import { pkiCerts } from './pki-certs.ts'
 import type { Step } from './types.ts'
 
 export const IMPLEMENTED: readonly Step[] = [
@@ -13,6 +20,17 @@ export const IMPLEMENTED: readonly Step[] = [
   artifactsUpload, // verified binaries, once per node
   runtimeContainerd, // containerd + runc + CNI config, running
   runtimeImages, // the sandbox image, imported locally (no registry)
+  pkiCerts, // certificates, keys, kubeconfigs, encryption config on the control plane
+  cpEtcd, // etcd, TLS everywhere
+  cpApiserver, // kube-apiserver: Node,RBAC, bootstrap tokens, secrets encrypted at rest
+  cpControllerManager, // signs kubelet CSRs
+  cpScheduler,
+  cpBootstrap, // RBAC for TLS bootstrapping, a fresh join token when nodes need one
+  kubeletStep, // kubelet from its config file, bootstrap kubeconfig until joined
+  kubeProxyStep,
+  joinNode, // client CSR approved, Node registered, serving certificate approved
+  networkPodRoutes, // routes to the other nodes' pod CIDRs, persistent
+  nodeReady,
 ]
 
 /** Steps after machine:ready up to and including `until` (all implemented ones when omitted). */

@@ -5,7 +5,8 @@
 import { cniConflist, containerdConfig, crictlConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
-import { differingFiles, writeFiles, type WantedFile } from './files.ts'
+import type { WantedFile } from './files.ts'
+import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
 import { stepInfo } from './index.ts'
 import type { NodeHandle, Step } from './types.ts'
 
@@ -21,20 +22,15 @@ function files(node: NodeHandle): WantedFile[] {
   ]
 }
 
+function service(node: NodeHandle): ServiceSpec {
+  return { unit: 'containerd.service', files: files(node), health: `${BIN_DIR}/ctr version`, healthTimeoutS: 30 }
+}
+
 export const runtimeContainerd: Step = {
   ...stepInfo('runtime:containerd'),
-  async check(_ctx, node) {
-    if ((await differingFiles(node.runner, files(node))).length > 0) return false
-    return node.runner.test`systemctl is-enabled --quiet containerd && systemctl is-active --quiet containerd && ${BIN_DIR}/ctr version >/dev/null 2>&1`
-  },
+  check: (_ctx, node) => serviceConverged(node.runner, service(node)),
   async apply(_ctx, node) {
-    const changed = await writeFiles(node.runner, files(node))
     await node.runner.$`mkdir -p /opt/cni/bin /etc/cni/net.d /var/lib/containerd`
-    if (changed.some((p) => p.endsWith('.service'))) await node.runner.$`systemctl daemon-reload`
-    await node.runner.$`systemctl enable --quiet containerd`
-    if (changed.length > 0) await node.runner.$`systemctl restart containerd`
-    else await node.runner.$`systemctl start containerd`
-    // containerd answers on its socket a moment after systemd calls it started.
-    await node.runner.$`for i in $(seq 50); do ${BIN_DIR}/ctr version >/dev/null 2>&1 && exit 0; sleep 0.2; done; ${BIN_DIR}/ctr version`
+    await convergeService(node.runner, service(node))
   },
 }

@@ -89,7 +89,7 @@ export function kubeletConfig(config: ClusterConfig, node: NodeSpec, substrate: 
     ...(substrate.cgroupV1 && k.minor >= 35 ? { failCgroupV1: false } : {}),
     // Nodes may see the whole host's memory and disk; keep thresholds small and explicit.
     evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '5%', 'imagefs.available': '5%' },
-    ...(node.taints.length > 0 ? { registerWithTaints: node.taints.map(parseTaint) } : {}),
+    ...(taintsOf(node).length > 0 ? { registerWithTaints: taintsOf(node).map(parseTaint) } : {}),
   })
 }
 
@@ -107,6 +107,12 @@ export function kubeProxyConfig(config: ClusterConfig, substrate: Substrate): st
 
 export function crictlConfig(): string {
   return yamlDoc({ 'runtime-endpoint': CONTAINERD_SOCKET, 'image-endpoint': CONTAINERD_SOCKET, timeout: 10 })
+}
+
+/** The node's taints: the config's, and on the control plane kubeadm's NoSchedule taint. */
+export function taintsOf(node: NodeSpec): string[] {
+  const cp = 'node-role.kubernetes.io/control-plane:NoSchedule'
+  return node.role === 'control-plane' && !node.taints.some((t) => t.startsWith('node-role.kubernetes.io/control-plane')) ? [...node.taints, cp] : [...node.taints]
 }
 
 /** `key[=value]:Effect` -> the Taint object kubelet expects. */

@@ -18,7 +18,9 @@ export function placeholders(text: string): Set<string> {
   return new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))
 }
 
-export function renderText(name: string, text: string, values: Readonly<Record<string, string>>): string {
+export type TemplateValues = Readonly<Record<string, string>>
+
+export function renderText(name: string, text: string, values: TemplateValues): string {
   const used = placeholders(text)
   const missing = [...used].filter((p) => values[p] === undefined).sort()
   const unknown = Object.keys(values).filter((k) => !used.has(k)).sort()

@@ -31,6 +31,8 @@ export const INSTALLED_FILES = {
   'systemd/kube-apiserver.service': unit('kube-apiserver.service', 'control-plane'),
   'systemd/kube-controller-manager.service': unit('kube-controller-manager.service', 'control-plane'),
   'systemd/kube-scheduler.service': unit('kube-scheduler.service', 'control-plane'),
+  'systemd/kubelab-pod-routes.service': unit('kubelab-pod-routes.service'),
+  'network/kubelab-pod-routes': { kind: 'template', dest: '/usr/local/sbin/kubelab-pod-routes', mode: 0o755, restarts: 'kubelab-pod-routes.service', on: 'all' },
   'containerd/config.toml': { kind: 'data', dest: '/etc/containerd/config.toml', mode: 0o644, restarts: 'containerd.service', on: 'all' },
   'cni/net.d/10-bridge.conflist': { kind: 'data', dest: '/etc/cni/net.d/10-bridge.conflist', mode: 0o644, on: 'all' },
   'kubelet/kubelet-config.yaml': { kind: 'data', dest: '/var/lib/kubelet/kubelet-config.yaml', mode: 0o644, restarts: 'kubelet.service', on: 'all' },

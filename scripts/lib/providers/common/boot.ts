@@ -1,10 +1,15 @@
 // "Ready" for a machine kubelab made: its sshd answers kubelab's own SSH (the Runner, host key
 // pinned) and `systemctl is-system-running --wait` returns running (or degraded, logged).
 
+import path from 'node:path'
+import type { ClusterConfig } from '../../config/types.ts'
 import { MachineError } from '../../errors.ts'
 import type { Progress } from '../../log/progress.ts'
 import { runnerFor } from '../../remote/machine.ts'
-import type { Machine } from '../types.ts'
+import type { Machine, MachineState, SshEndpoint } from '../types.ts'
+import { hostPublicKey } from './keys.ts'
+import { logTail, waitForSshBanner, type SshDial } from './process.ts'
+import type { MachineRecord } from './state.ts'
 
 export async function waitBooted(
   machine: Machine,
@@ -29,5 +34,51 @@ export async function waitBooted(
     throw new MachineError(machine.name, 'did not become reachable over SSH', consoleTail(), { cause: err })
   } finally {
     runner.close()
+  }
+}
+
+/** Waits for sshd's banner; on failure a MachineError with the tail of the machine's console log. */
+export async function waitForSsh(name: string, dial: SshDial, deadlineMs: number, o: { alive: () => boolean; log: string; exitedMessage: string }): Promise<void> {
+  try {
+    await waitForSshBanner(dial, Date.now() + deadlineMs)
+  } catch (err) {
+    throw new MachineError(name, o.alive() ? `sshd did not answer within ${deadlineMs / 1000}s` : o.exitedMessage,
+      logTail(o.log), { cause: err, hint: `full console log: ${o.log}` })
+  }
+}
+
+/** State entries in the config's node order (machines no longer in the config last). */
+export function inConfigOrder(config: ClusterConfig, machines: Readonly<Record<string, MachineRecord>>): [string, MachineRecord][] {
+  const order = (n: string) => { const i = config.nodes.findIndex((x) => x.name === n); return i < 0 ? Infinity : i }
+  return Object.entries(machines).sort(([a], [b]) => order(a) - order(b))
+}
+
+/** A machine kubelab made: root login with the cluster's key, the host key it generated. */
+export function madeMachine(o: {
+  name: string
+  rec: MachineRecord
+  state: MachineState
+  provider: Machine['provider']
+  stateDir: string
+  hostKeyFile: string
+  dial: Pick<SshEndpoint, 'socketPath' | 'host' | 'port'>
+  share?: Machine['share']
+}): Machine {
+  const pub = hostPublicKey(o.hostKeyFile)
+  return {
+    name: o.name,
+    role: o.rec.role,
+    address: o.rec.address,
+    state: o.state,
+    provider: o.provider,
+    ssh: {
+      ...o.dial,
+      user: 'root',
+      privateKeyFile: path.join(o.stateDir, 'ssh', 'id_ed25519'),
+      ...(o.rec.hostKeyFingerprint ? { hostKeyFingerprint: o.rec.hostKeyFingerprint } : {}),
+      ...(pub ? { hostPublicKey: pub } : {}),
+    },
+    forwards: o.rec.forwards,
+    ...(o.share ? { share: o.share } : {}),
   }
 }

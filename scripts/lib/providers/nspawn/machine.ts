@@ -12,6 +12,7 @@ import { quote } from 'zx'
 import { MachineError } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
 import { cgroupPids, createMachineCgroups, removeMachineCgroups } from '../common/cgroups.ts'
+import { socketPath } from '../common/forward.ts'
 import { spawnDetached } from '../common/process.ts'
 
 export interface MachinePaths {
@@ -22,7 +23,7 @@ export interface MachinePaths {
   containerd: string
   kubelet: string
   console: string
-  /** UNIX socket leading to the machine's sshd (a forwarder inside the node's namespace). */
+  /** UNIX socket leading to the machine's sshd (common/forward.ts). */
   sshSocket: string
   hostKey: string
 }
@@ -37,7 +38,7 @@ export function machinePaths(stateDir: string, name: string): MachinePaths {
     containerd: path.join(dir, 'var-lib-containerd'),
     kubelet: path.join(dir, 'var-lib-kubelet'),
     console: path.join(dir, 'console.log'),
-    sshSocket: path.join(dir, 'ssh.sock'),
+    sshSocket: socketPath(dir, 'ssh'),
     hostKey: path.join(dir, 'ssh_host_ed25519_key'),
   }
 }
@@ -111,18 +112,6 @@ export function startNspawn(p: MachinePaths, spec: BootSpec): number {
   const script = `for f in ${procs.map((f) => quote(f)).join(' ')}; do echo $$ > "$f"; done; exec ${nspawn.map((a) => quote(a)).join(' ')}`
   // runc inside cannot join a session keyring under nspawn's seccomp filter.
   return spawnDetached('/bin/sh', ['-c', script], p.console, { ...process.env, SYSTEMD_SECCOMP: '0' })
-}
-
-/** A forwarder inside the node's namespace: UNIX socket -> the node's 127.0.0.1:22. */
-export function startSocketForwarder(p: MachinePaths, netns: string): number {
-  return spawnDetached('ip', ['netns', 'exec', netns, 'socat',
-    `UNIX-LISTEN:${p.sshSocket},fork,unlink-early,mode=600`, 'TCP:127.0.0.1:22'], path.join(p.dir, 'forward.log'))
-}
-
-/** A forwarder on the host's loopback: 127.0.0.1:port -> the UNIX socket (for `ssh -p`). */
-export function startLoopbackForwarder(p: MachinePaths, port: number): number {
-  return spawnDetached('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${p.sshSocket}`],
-    path.join(p.dir, 'forward.log'))
 }
 
 /** After nspawn exited: kill what is left in the machine's cgroups (its descendants), remove them, unmount. */

@@ -8,16 +8,16 @@ import path from 'node:path'
 import type { NodeSpec } from '../../config/types.ts'
 import { MachineError, type PreflightCheck } from '../../errors.ts'
 import { hostOk } from '../../host/exec.ts'
-import { waitBooted } from '../common/boot.ts'
-import { ensureClusterKey, ensureHostKey, hostPublicKey } from '../common/keys.ts'
+import { inConfigOrder, madeMachine, waitBooted, waitForSsh } from '../common/boot.ts'
+import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../common/forward.ts'
+import { ensureClusterKey, ensureHostKey } from '../common/keys.ts'
 import { ensureRootfs } from '../common/rootfs.ts'
 import { StateStore, type MachineRecord } from '../common/state.ts'
 import type { Machine, Provider, ProviderContext } from '../types.ts'
 import { NSPAWN_IMAGE } from './image.ts'
-import { freePort, logTail, processMatches, stopProcess, waitForSshBanner } from '../common/process.ts'
+import { logTail, processMatches, stopProcess } from '../common/process.ts'
 import {
-  cleanupMachine, ensureOverlay, machinePaths, NODE_CACHE_PATH, startLoopbackForwarder, startNspawn,
-  startSocketForwarder, writeNodeFiles, type MachinePaths,
+  cleanupMachine, ensureOverlay, machinePaths, NODE_CACHE_PATH, startNspawn, writeNodeFiles, type MachinePaths,
 } from './machine.ts'
 import { ensureLab, ensureNodeNetwork, labNames, removeNamespace } from '../common/network.ts'
 
@@ -106,8 +106,7 @@ export class NspawnProvider implements Provider {
     const p = this.paths(name)
     return !!rec
       && processMatches(rec.pids.nspawn, 'systemd-nspawn', `--machine=${name}`, p.rootfs)
-      && processMatches(rec.pids.socket, 'socat', p.sshSocket)
-      && processMatches(rec.pids.loopback, 'socat', p.sshSocket)
+      && forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role))
   }
 
   private async start(node: NodeSpec, base: string, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
@@ -125,53 +124,32 @@ export class NspawnProvider implements Provider {
     rmSync(p.console, { force: true })
     mkdirSync(this.ctx.cacheDir, { recursive: true })
     const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir })
-    const socket = startSocketForwarder(p, netns)
-    const port = await freePort(prev?.forwards.ssh)
-    const loopback = startLoopbackForwarder(p, port)
+    const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role), prev?.forwards)
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {
         address: node.address,
         role: node.role,
-        pids: { nspawn, socket, loopback },
-        forwards: { ssh: port },
+        pids: { nspawn, ...fw.pids },
+        forwards: fw.ports,
         hostKeyFingerprint: fingerprint,
         createdAt: prev?.createdAt ?? new Date().toISOString(),
       }
     })
-    try {
-      await waitForSshBanner({ path: p.sshSocket }, Date.now() + BOOT_DEADLINE_MS)
-    } catch (err) {
-      const alive = processMatches(nspawn, 'systemd-nspawn')
-      throw new MachineError(node.name, alive ? `sshd did not answer within ${BOOT_DEADLINE_MS / 1000}s` : 'systemd-nspawn exited during boot',
-        logTail(p.console), { cause: err, hint: `full console log: ${p.console}` })
-    }
+    await waitForSsh(node.name, { path: p.sshSocket }, BOOT_DEADLINE_MS, {
+      alive: () => processMatches(nspawn, 'systemd-nspawn'), log: p.console, exitedMessage: 'systemd-nspawn exited during boot',
+    })
   }
 
   async list(): Promise<Machine[]> {
     const { config } = this.ctx
-    const machines = this.state.read(config.name, this.type).machines
-    // Config order first (as the user wrote them), then machines no longer in the config.
-    const order = (n: string) => { const i = config.nodes.findIndex((x) => x.name === n); return i < 0 ? Infinity : i }
-    return Object.entries(machines).sort(([a], [b]) => order(a) - order(b)).map(([name, rec]) => {
+    return inConfigOrder(config, this.state.read(config.name, this.type).machines).map(([name, rec]) => {
       const p = this.paths(name)
-      const state = this.running(name, rec) ? 'running' : existsSync(p.upper) ? 'stopped' : 'missing'
-      return {
-        name,
-        role: rec.role,
-        address: rec.address,
-        state,
-        provider: this.type,
-        ssh: {
-          socketPath: p.sshSocket,
-          port: 22,
-          user: 'root',
-          privateKeyFile: path.join(this.ctx.stateDir, 'ssh', 'id_ed25519'),
-          ...(rec.hostKeyFingerprint ? { hostKeyFingerprint: rec.hostKeyFingerprint } : {}),
-          ...(hostPublicKey(p.hostKey) ? { hostPublicKey: hostPublicKey(p.hostKey)! } : {}),
-        },
-        forwards: rec.forwards,
+      return madeMachine({
+        name, rec, provider: this.type, stateDir: this.ctx.stateDir, hostKeyFile: p.hostKey,
+        state: this.running(name, rec) ? 'running' : existsSync(p.upper) ? 'stopped' : 'missing',
+        dial: { socketPath: p.sshSocket, port: 22 },
         share: { hostPath: this.ctx.cacheDir, nodePath: NODE_CACHE_PATH },
-      }
+      })
     })
   }
 
@@ -179,8 +157,7 @@ export class NspawnProvider implements Provider {
     if (!rec) return
     const p = this.paths(name)
     await stopProcess(rec.pids.nspawn, ['systemd-nspawn', `--machine=${name}`, p.rootfs], 20_000)
-    await stopProcess(rec.pids.socket, ['socat', p.sshSocket], 2_000)
-    await stopProcess(rec.pids.loopback, ['socat', p.sshSocket], 2_000)
+    await stopForwards(p.dir, rec.pids)
   }
 
   private async destroyOne(name: string): Promise<void> {

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { host } from '../../host/exec.ts'
+import { socketPath } from '../common/forward.ts'
 
 export interface VmPaths {
   dir: string
@@ -27,7 +28,7 @@ export function vmPaths(stateDir: string, name: string): VmPaths {
     seed: path.join(dir, 'seed.img'),
     serial: path.join(dir, 'serial.log'),
     pidFile: path.join(dir, 'qemu.pid'),
-    sshSocket: path.join(dir, 'ssh.sock'),
+    sshSocket: socketPath(dir, 'ssh'),
     hostKey: path.join(dir, 'ssh_host_ed25519_key'),
   }
 }
@@ -42,10 +43,10 @@ export type VmNet =
   /** Root: a tap device on the lab bridge (inside the lab namespace). */
   | { mode: 'tap'; tap: string; mac: string }
   /**
-   * Rootless: QEMU user-mode networking (sshd forwarded to 127.0.0.1:sshPort), plus a second NIC
+   * Rootless: QEMU user-mode networking (guest ports forwarded to 127.0.0.1), plus a second NIC
    * on the VMs' private network: the LAN hub's UNIX socket (lan-hub.mjs).
    */
-  | { mode: 'user'; sshPort: number; mac: string; lan: { socket: string; mac: string } }
+  | { mode: 'user'; hostfwd: { port: number; guest: number }[]; mac: string; lan: { socket: string; mac: string } }
 
 export interface VmSpec {
   name: string
@@ -66,7 +67,7 @@ export function qemuArgv(s: VmSpec): string[] {
   const accel = s.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max']
   const netdev = s.net.mode === 'tap'
     ? `tap,id=n0,ifname=${s.net.tap},script=no,downscript=no`
-    : `user,id=n0,hostfwd=tcp:127.0.0.1:${s.net.sshPort}-:22`
+    : `user,id=n0,${s.net.hostfwd.map((f) => `hostfwd=tcp:127.0.0.1:${f.port}-:${f.guest}`).join(',')}`
   return [
     '-name', s.name,
     '-machine', 'q35', ...accel,

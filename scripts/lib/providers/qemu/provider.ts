@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url'
 import type { NodeSpec } from '../../config/types.ts'
 import { MachineError, PreflightError, type PreflightCheck } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
-import { waitBooted } from '../common/boot.ts'
-import { ensureClusterKey, ensureHostKey, hostPublicKey } from '../common/keys.ts'
-import { freePort, logTail, processMatches, spawnDetached, stopProcess, waitForSshBanner } from '../common/process.ts'
+import { inConfigOrder, madeMachine, waitBooted, waitForSsh } from '../common/boot.ts'
+import { ensureClusterKey, ensureHostKey } from '../common/keys.ts'
+import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../common/forward.ts'
+import { freePort, logTail, processMatches, spawnDetached, stopProcess } from '../common/process.ts'
 import { StateStore, type MachineRecord } from '../common/state.ts'
 import { probeKvm } from '../kvm.ts'
 import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
@@ -125,7 +126,7 @@ export class QemuProvider implements Provider {
   private running(name: string, rec: MachineRecord | undefined): boolean {
     const p = this.paths(name)
     if (!rec || !processMatches(rec.pids.qemu, 'qemu-system', p.disk)) return false
-    return this.rootless || (processMatches(rec.pids.socket, 'socat', p.sshSocket) && processMatches(rec.pids.loopback, 'socat', p.sshSocket))
+    return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role))
   }
 
   private async start(node: NodeSpec, disk: { base: string; kernel: string; initrd: string }, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
@@ -138,9 +139,11 @@ export class QemuProvider implements Provider {
     const fingerprint = await ensureHostKey(p.hostKey, node.name)
     const prefix = config.provider.network.split('/')[1]
     const sshPort = await freePort(prev?.forwards.ssh)
+    const apiPort = this.rootless && node.role === 'control-plane' ? await freePort(prev?.forwards.apiserver) : undefined
     let net: VmNet
     if (this.rootless) {
-      net = { mode: 'user', sshPort, mac: macFor(node.name), lan: { socket: this.lanSocket(), mac: macFor(`${node.name}/lan`) } }
+      const hostfwd = { ssh: sshPort, ...(apiPort ? { apiserver: apiPort } : {}) }
+      net = { mode: 'user', hostfwd: Object.entries(hostfwd).map(([name, port]) => ({ port, guest: name === 'ssh' ? 22 : 6443 })), mac: macFor(node.name), lan: { socket: this.lanSocket(), mac: macFor(`${node.name}/lan`) } }
       await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolver: SLIRP.dns })
     } else {
       const tap = vethName(node.name)
@@ -164,52 +167,38 @@ export class QemuProvider implements Provider {
     }
     const qemu = readPid(p)
     if (!qemu) throw new MachineError(node.name, `QEMU started but wrote no pid file (${p.pidFile})`, logTail(p.serial))
-    const pids: Record<string, number> = { qemu }
+    let pids: Record<string, number> = { qemu }
+    let forwards: Record<string, number> = { ssh: sshPort, ...(apiPort ? { apiserver: apiPort } : {}) }
     if (!this.rootless) {
-      pids.socket = spawnDetached('ip', ['netns', 'exec', this.names.lab, 'socat', `UNIX-LISTEN:${p.sshSocket},fork,unlink-early,mode=600`, `TCP:${node.address}:22`], path.join(p.dir, 'forward.log'))
-      pids.loopback = spawnDetached('socat', [`TCP-LISTEN:${sshPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${p.sshSocket}`], path.join(p.dir, 'forward.log'))
+      const fw = await startForwards(p.dir, { netns: this.names.lab, host: node.address }, forwardsFor(node.role), prev?.forwards)
+      pids = { ...pids, ...fw.pids }
+      forwards = fw.ports
     }
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {
         address: node.address,
         role: node.role,
         pids,
-        forwards: { ssh: sshPort },
+        forwards,
         hostKeyFingerprint: fingerprint,
         createdAt: prev?.createdAt ?? new Date().toISOString(),
       }
     })
     const dial = this.rootless ? { host: '127.0.0.1', port: sshPort } : { path: p.sshSocket }
-    try {
-      await waitForSshBanner(dial, Date.now() + BOOT_DEADLINE_MS[this.accel])
-    } catch (err) {
-      const alive = processMatches(qemu, 'qemu-system')
-      throw new MachineError(node.name, alive ? `sshd did not answer within ${BOOT_DEADLINE_MS[this.accel] / 1000}s` : 'QEMU exited during boot',
-        logTail(p.serial), { cause: err, hint: `full serial console: ${p.serial}` })
-    }
+    await waitForSsh(node.name, dial, BOOT_DEADLINE_MS[this.accel], {
+      alive: () => processMatches(qemu, 'qemu-system'), log: p.serial, exitedMessage: 'QEMU exited during boot',
+    })
   }
 
   async list(): Promise<Machine[]> {
     const { config } = this.ctx
-    const machines = this.state.read(config.name, this.type).machines
-    const order = (n: string) => { const i = config.nodes.findIndex((x) => x.name === n); return i < 0 ? Infinity : i }
-    return Object.entries(machines).sort(([a], [b]) => order(a) - order(b)).map(([name, rec]) => {
+    return inConfigOrder(config, this.state.read(config.name, this.type).machines).map(([name, rec]) => {
       const p = this.paths(name)
-      return {
-        name,
-        role: rec.role,
-        address: rec.address,
+      return madeMachine({
+        name, rec, provider: this.type, stateDir: this.ctx.stateDir, hostKeyFile: p.hostKey,
         state: this.running(name, rec) ? 'running' : existsSync(p.disk) ? 'stopped' : 'missing',
-        provider: this.type,
-        ssh: {
-          ...(this.rootless ? { host: '127.0.0.1', port: rec.forwards.ssh ?? 22 } : { socketPath: p.sshSocket, port: 22 }),
-          user: 'root',
-          privateKeyFile: path.join(this.ctx.stateDir, 'ssh', 'id_ed25519'),
-          ...(rec.hostKeyFingerprint ? { hostKeyFingerprint: rec.hostKeyFingerprint } : {}),
-          ...(hostPublicKey(p.hostKey) ? { hostPublicKey: hostPublicKey(p.hostKey)! } : {}),
-        },
-        forwards: rec.forwards,
-      } satisfies Machine
+        dial: this.rootless ? { host: '127.0.0.1', port: rec.forwards.ssh ?? 22 } : { socketPath: p.sshSocket, port: 22 },
+      })
     })
   }
 
@@ -217,8 +206,7 @@ export class QemuProvider implements Provider {
     if (!rec) return
     const p = this.paths(name)
     await stopProcess(rec.pids.qemu, ['qemu-system', p.disk], 10_000)
-    await stopProcess(rec.pids.socket, ['socat', p.sshSocket], 2_000)
-    await stopProcess(rec.pids.loopback, ['socat', p.sshSocket], 2_000)
+    await stopForwards(p.dir, rec.pids)
   }
 
   private async destroyOne(name: string): Promise<void> {

@@ -1,0 +1,58 @@
+// Ports of a machine made reachable from the host without dialling any lab address from the host's
+// namespace: a forwarder inside the lab (or node) namespace listens on a UNIX socket in the
+// machine's folder and connects to the port there; a second one on the host's loopback
+// (127.0.0.1:P) leads to that socket, for the user (ssh -p, kubectl). kubelab itself uses the socket.
+
+import path from 'node:path'
+import { freePort, processMatches, spawnDetached, stopProcess } from './process.ts'
+
+export interface ForwardSpec {
+  /** Purpose: `ssh`, `apiserver`. */
+  readonly name: string
+  /** The port on the machine. */
+  readonly port: number
+}
+
+/** What each role exposes: sshd everywhere, the API server on the control plane. */
+export function forwardsFor(role: 'control-plane' | 'worker'): ForwardSpec[] {
+  return role === 'control-plane' ? [{ name: 'ssh', port: 22 }, { name: 'apiserver', port: 6443 }] : [{ name: 'ssh', port: 22 }]
+}
+
+export const socketPath = (dir: string, name: string) => path.join(dir, `${name}.sock`)
+
+/** Where the inner forwarder runs and what it dials: a namespace and an address in it. */
+export interface Inside {
+  readonly netns: string
+  readonly host: string
+}
+
+export interface Forwards {
+  pids: Record<string, number>
+  ports: Record<string, number>
+}
+
+export async function startForwards(dir: string, inside: Inside, specs: readonly ForwardSpec[], previous: Readonly<Record<string, number>> = {}): Promise<Forwards> {
+  const out: Forwards = { pids: {}, ports: {} }
+  const log = path.join(dir, 'forward.log')
+  for (const f of specs) {
+    const sock = socketPath(dir, f.name)
+    out.pids[`socket:${f.name}`] = spawnDetached('ip', ['netns', 'exec', inside.netns, 'socat',
+      `UNIX-LISTEN:${sock},fork,unlink-early,mode=600`, `TCP:${inside.host}:${f.port}`], log)
+    const port = await freePort(previous[f.name])
+    out.ports[f.name] = port
+    out.pids[`loopback:${f.name}`] = spawnDetached('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`], log)
+  }
+  return out
+}
+
+export function forwardsRunning(dir: string, pids: Readonly<Record<string, number>>, specs: readonly ForwardSpec[]): boolean {
+  return specs.every((f) => processMatches(pids[`socket:${f.name}`], 'socat', socketPath(dir, f.name))
+    && processMatches(pids[`loopback:${f.name}`], 'socat', socketPath(dir, f.name)))
+}
+
+export async function stopForwards(dir: string, pids: Readonly<Record<string, number>>): Promise<void> {
+  for (const [key, pid] of Object.entries(pids)) {
+    const [kind, name] = key.split(':')
+    if ((kind === 'socket' || kind === 'loopback') && name) await stopProcess(pid, ['socat', socketPath(dir, name)], 2_000)
+  }
+}

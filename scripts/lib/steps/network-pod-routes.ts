@@ -1,0 +1,40 @@
+// network:pod-routes — on every node, a route to each other node's pod CIDR via that node's
+// address (the bridge CNI gives pods addresses only from their own node's CIDR). Persistent: a
+// oneshot unit re-applies them at boot.
+
+import { renderTemplate } from '../templates/render.ts'
+import { INSTALLED_FILES } from '../templates/table.ts'
+import { differingFiles, writeFiles, type WantedFile } from './files.ts'
+import { stepInfo } from './index.ts'
+import type { NodeHandle, Step, StepContext } from './types.ts'
+
+function routes(ctx: StepContext, node: NodeHandle): { cidr: string; via: string }[] {
+  return ctx.config.nodes.filter((n) => n.name !== node.spec.name).map((n) => ({ cidr: n.podCIDR, via: n.address }))
+}
+
+function files(ctx: StepContext, node: NodeHandle): WantedFile[] {
+  const script = INSTALLED_FILES['network/kubelab-pod-routes']
+  const unit = INSTALLED_FILES['systemd/kubelab-pod-routes.service']
+  const lines = routes(ctx, node).map((r) => `ip route replace ${r.cidr} via ${r.via}`).join('\n') || ':'
+  return [
+    { path: script.dest, content: renderTemplate('network/kubelab-pod-routes', { routes: lines }), mode: script.mode },
+    { path: unit.dest, content: renderTemplate('systemd/kubelab-pod-routes.service', {}), mode: unit.mode },
+  ]
+}
+
+export const networkPodRoutes: Step = {
+  ...stepInfo('network:pod-routes'),
+  async check(ctx, node) {
+    if ((await differingFiles(node.runner, files(ctx, node))).length > 0) return false
+    const want = routes(ctx, node)
+    if (want.length === 0) return node.runner.test`systemctl is-enabled --quiet kubelab-pod-routes`
+    const table = (await node.runner.$`ip -4 route show`).stdout
+    const live = want.every((r) => table.split('\n').some((l) => l.startsWith(`${r.cidr} via ${r.via} `)))
+    return live && node.runner.test`systemctl is-enabled --quiet kubelab-pod-routes`
+  },
+  async apply(ctx, node) {
+    const changed = await writeFiles(node.runner, files(ctx, node))
+    if (changed.length > 0) await node.runner.$`systemctl daemon-reload`
+    await node.runner.$`systemctl enable --quiet kubelab-pod-routes && systemctl restart kubelab-pod-routes`
+  },
+}

@@ -1,0 +1,49 @@
+// A systemd service converged from its files: the unit and its config written (or uploaded) only
+// when they differ, enabled, running, healthy, and restarted exactly when one of its inputs changed.
+// What it was last started with is stamped on the node (sha256 of every input), so a re-run
+// restarts nothing, and a changed certificate restarts every service that uses it.
+
+import type { Runner } from '../remote/runner.ts'
+import { differing, sha256, uploadFiles, writeFiles, type LocalFile, type WantedFile } from './files.ts'
+
+const STAMPS = '/var/lib/kubelab/stamps'
+
+export interface ServiceSpec {
+  /** e.g. `kube-apiserver.service`. */
+  readonly unit: string
+  readonly files: readonly WantedFile[]
+  readonly localFiles?: readonly LocalFile[]
+  /** A shell command that exits 0 when the service is healthy. */
+  readonly health: string
+  /** How long apply waits for health after a (re)start. */
+  readonly healthTimeoutS?: number
+}
+
+function stamp(spec: ServiceSpec): string {
+  const inputs = [...spec.files.map((f) => `${f.path} ${sha256(f.content)}`), ...(spec.localFiles ?? []).map((f) => `${f.path} ${f.sha256}`)].sort()
+  return sha256(inputs.join('\n'))
+}
+
+const stampPath = (spec: ServiceSpec) => `${STAMPS}/${spec.unit}`
+
+export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promise<boolean> {
+  const want = [...spec.files.map((f) => ({ path: f.path, sha256: sha256(f.content) })), ...(spec.localFiles ?? [])]
+  if ((await differing(runner, want)).length > 0) return false
+  return runner.testScript(`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1`)
+}
+
+export async function convergeService(runner: Runner, spec: ServiceSpec): Promise<void> {
+  const changed = [...await writeFiles(runner, spec.files), ...await uploadFiles(runner, spec.localFiles ?? [])]
+  const stamped = await runner.test`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ]`
+  if (changed.some((p) => p.endsWith('.service'))) await runner.$`systemctl daemon-reload`
+  await runner.$`systemctl enable --quiet ${spec.unit}`
+  if (changed.length > 0 || !stamped) await runner.$`systemctl restart ${spec.unit}`
+  else await runner.$`systemctl start ${spec.unit}`
+  await runner.writeFile(stampPath(spec), stamp(spec), 0o644)
+  const timeout = spec.healthTimeoutS ?? 60
+  const healthy = await runner.testScript(`for i in $(seq ${timeout * 5}); do { ${spec.health}; } >/dev/null 2>&1 && exit 0; sleep 0.2; done; exit 1`, { timeoutMs: (timeout + 10) * 1000 })
+  if (!healthy) {
+    const log = (await runner.$({ nothrow: true })`journalctl -u ${spec.unit} --no-pager -n 25`).stdout
+    throw new Error(`${spec.unit} is not healthy ${timeout}s after starting (${spec.health}); last log lines:\n${log}`)
+  }
+}
