@@ -1,7 +1,7 @@
 // Machine commands: `up` (machines so far), `status`, `ssh NODE [-- CMD]`, `down`, `doctor`.
 
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { ClusterConfig } from '../lib/config/types.ts'
 import { NotImplementedError, PreflightError, UsageError } from '../lib/errors.ts'
@@ -10,14 +10,11 @@ import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { defaultStateRoot } from '../lib/providers/common/state.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
-import { hostKeyStore } from '../lib/remote/machine.ts'
-import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
-import { ensureSandboxImage } from '../lib/images/sandbox.ts'
-import { pkiBundle } from '../lib/pki/bundle.ts'
+import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
+import type { NodeFacts } from '../lib/steps/facts.ts'
 import { STEPS } from '../lib/steps/index.ts'
-import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
 import { stepsUntil } from '../lib/steps/pipeline.ts'
-import { converge } from '../lib/steps/run.ts'
+import { up } from '../lib/up.ts'
 import { load, printJson, type CommandContext } from './context.ts'
 
 interface Opened {
@@ -58,32 +55,10 @@ export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Pro
     throw new UsageError(`--until: no step "${ctx.options.until}"; steps: ${STEPS.map((s) => s.id).join(', ')}`)
   }
   const plan = stepsUntil(ctx.options.until)
-  const machines = await clusterLock(ctx, config, 'up', async () => {
+  const { machines } = await clusterLock(ctx, config, 'up', async () => {
     ctx.progress.debug(1, `provider: ${choice.type} (${choice.why})`)
     await preflightOrThrow(provider, 'this host')
-    const before = new Set((await provider.list()).filter((m) => m.state === 'running').map((m) => m.name))
-    const n = config.nodes.length
-    const ms = await ctx.progress.step(`Starting ${n} ${choice.type} machine${n === 1 ? '' : 's'}`, () => provider.ensure(config.nodes), (got) => {
-      const reused = got.filter((m) => before.has(m.name)).length
-      return reused === got.length ? 'all reused, nothing changed' : `${got.length - reused} started, ${reused} reused`
-    })
-    if (machinesOnly) return ms
-    const nodes = await openNodes(config, ms, stateDir, ctx.progress)
-    try {
-      const artifacts = await ctx.progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress: ctx.progress }),
-        (a) => `${a.length} files`)
-      const images = [await ensureSandboxImage(defaultCacheDir(ctx.env), ctx.progress)]
-      const cp = config.nodes.find((n) => n.role === 'control-plane')
-      const pki = config.controlPlane.mode === 'managed' && cp
-        ? (await ctx.progress.step('Issuing the cluster PKI (kept in the cluster state)',
-          () => pkiBundle(path.join(stateDir, 'pki'), config, cp, { adminServer: 'https://127.0.0.1:6443', extraSans: ['127.0.0.1'] }),
-          (r) => (r.result.changed.length ? `${r.result.changed.length} files written` : 'unchanged'))).bundle
-        : undefined
-      await converge({ config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress: ctx.progress, stateDir, shared: {} }, plan.steps)
-    } finally {
-      closeNodes(nodes)
-    }
-    return ms
+    return up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps: plan.steps })
   })
   if (!machinesOnly && !plan.complete) {
     throw new NotImplementedError(`up (step ${plan.missing})`,
@@ -99,12 +74,78 @@ export async function machinesOf(ctx: CommandContext): Promise<Machine[]> {
   return open(ctx).provider.list()
 }
 
+interface NodeStatus {
+  name: string
+  ready: string
+  version: string
+  podCIDR: string
+  runtime: string
+  substrate: string
+  /** systemd unit -> active state, as seen on the node. */
+  components: Record<string, string>
+}
+
+const UNITS = {
+  'control-plane': ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'containerd', 'kubelet', 'kube-proxy'],
+  worker: ['containerd', 'kubelet', 'kube-proxy'],
+} as const
+
+/** Nodes as the cluster and the machines report them: Ready, version, runtime, substrate, units. */
+async function nodeStatus(ctx: CommandContext, config: ClusterConfig, machines: readonly Machine[], stateDir: string): Promise<NodeStatus[]> {
+  const running = machines.filter((m) => m.state === 'running')
+  if (running.length === 0) return []
+  const factsFile = path.join(stateDir, 'facts.json')
+  const facts = (existsSync(factsFile) ? JSON.parse(readFileSync(factsFile, 'utf8')) : {}) as Record<string, NodeFacts>
+  const units = new Map<string, Record<string, string>>()
+  let apiNodes: { metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string }; conditions?: { type: string; status: string; reason?: string }[] } }[] = []
+  await Promise.all(running.map(async (m) => {
+    const runner = await runnerFor(m, stateDir, { config, connect: { deadlineMs: 10_000 } })
+    try {
+      const names = UNITS[m.role]
+      const r = await runner.$({ nothrow: true })`systemctl is-active ${names}`
+      const states = r.stdout.trim().split('\n')
+      units.set(m.name, Object.fromEntries(names.map((u, i) => [u, states[i] ?? 'unknown'])))
+      if (m.role === 'control-plane') {
+        const k = await runner.$({ nothrow: true })`test -f /etc/kubernetes/admin.conf && /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json`
+        if (k.ok) apiNodes = (JSON.parse(k.stdout) as { items: typeof apiNodes }).items
+      }
+    } finally {
+      runner.close()
+    }
+  }))
+  return config.nodes.filter((n) => machines.some((m) => m.name === n.name)).map((n) => {
+    const api = apiNodes.find((a) => a.metadata.name === n.name)
+    const ready = api?.status.conditions?.find((c) => c.type === 'Ready')
+    const f = facts[n.name]
+    return {
+      name: n.name,
+      ready: !api ? 'not joined' : ready?.status === 'True' ? 'Ready' : `NotReady${ready?.reason ? ` (${ready.reason})` : ''}`,
+      version: api?.status.nodeInfo.kubeletVersion ?? '-',
+      podCIDR: n.podCIDR,
+      runtime: api?.status.nodeInfo.containerRuntimeVersion ?? '-',
+      substrate: f ? `${f.virt}, cgroup v${f.cgroupV1 ? 1 : 2}` : '-',
+      components: units.get(n.name) ?? {},
+    }
+  })
+}
+
+function nodesTable(nodes: readonly NodeStatus[]): string {
+  const rows = [['NODE', 'STATUS', 'VERSION', 'POD-CIDR', 'RUNTIME', 'SUBSTRATE', 'UNITS'], ...nodes.map((n) => {
+    const down = Object.entries(n.components).filter(([, st]) => st !== 'active').map(([u, st]) => `${u} ${st}`)
+    const unitText = Object.keys(n.components).length === 0 ? '-' : down.length ? down.join(', ') : `all ${Object.keys(n.components).length} active`
+    return [n.name, n.ready, n.version, n.podCIDR, n.runtime, n.substrate, unitText]
+  })]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+}
+
 export async function statusCommand(ctx: CommandContext): Promise<number> {
-  const { config, choice, provider } = open(ctx)
+  const { config, choice, provider, stateDir } = open(ctx)
   const machines = await provider.list()
-  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
+  const nodes = await nodeStatus(ctx, config, machines, stateDir)
+  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes })
   else if (machines.length === 0) ctx.progress.info(`cluster "${config.name}" has no machines (run: npx kubelab up)`)
-  else ctx.out(machinesTable(machines))
+  else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}`)
   return 0
 }
 

@@ -3,12 +3,13 @@
 // `up` changes no step and restarts nothing (kubelet and containerd keep their PIDs); kubectl works
 // from this host through the loopback forward; `down` removes it all.
 import test from 'ava'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
 import { kubelab } from '../helpers/cli.ts'
-import { ROOT } from '../helpers/paths.ts'
+import { CLI, ROOT } from '../helpers/paths.ts'
 
 const name = `kle2e${process.pid}`
 const work = mkdtempSync(path.join(tmpdir(), 'kubelab-e2e-'))
@@ -41,4 +42,36 @@ test.serial('a second up changes nothing and restarts nothing', async (t) => {
   t.is(again.code, 0, again.stderr)
   t.notRegex(again.stderr, /\d+ changed/, again.stderr)
   t.deepEqual(await Promise.all(['control-plane', 'worker-1', 'worker-2'].map(pids)), before)
+})
+
+test.serial('status shows every node Ready with its substrate and running units; timings are written', async (t) => {
+  const r = await kubelab(['status', '-c', config, '--json'], { env })
+  t.is(r.code, 0, r.stderr)
+  const s = JSON.parse(r.stdout) as { nodes: { name: string; ready: string; version: string; substrate: string; components: Record<string, string> }[] }
+  t.deepEqual(s.nodes.map((n) => [n.name, n.ready, n.version]), [['control-plane', 'Ready', 'v1.35.4'], ['worker-1', 'Ready', 'v1.35.4'], ['worker-2', 'Ready', 'v1.35.4']])
+  t.true(s.nodes.every((n) => n.substrate === 'systemd-nspawn, cgroup v1' && Object.values(n.components).every((st) => st === 'active')))
+  t.is(Object.keys(s.nodes[0]!.components).length, 7)
+  const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string; node?: string }[] }
+  t.true(timings.entries.some((e) => e.phase === 'kubelet:config' && e.node === 'worker-1'))
+  t.regex(readFileSync(path.join(work, 'state', name, 'timings.svg'), 'utf8'), /^<svg /)
+  t.false(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8').includes('BEGIN'), 'no key material in timings')
+})
+
+test.serial('interrupted in the middle of the kubelet step, up finishes when run again', async (t) => {
+  t.is((await kubelab(['down', '-c', config], { env })).code, 0)
+  const child = spawn(process.execPath, [CLI, 'up', '-c', config], { cwd: ROOT, env: { ...process.env, ...env, CI: '1' } })
+  let stderr = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString()
+    // The bootstrap step is done: kubelet:config is what runs now.
+    if (stderr.includes('✓ Creating the bootstrap token') && !child.killed) child.kill('SIGINT')
+  })
+  const code = await exited
+  t.is(code, 130, stderr)
+  t.regex(stderr, /interrupted \(SIGINT\); nothing is lost/)
+  const again = await kubelab(['up', '-c', config], { env, timeoutMs: 600_000 })
+  t.is(again.code, 0, again.stderr)
+  const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '--no-headers'], { env })
+  t.is(nodes.stdout.trim().split('\n').filter((l) => / Ready /.test(l)).length, 3, nodes.stdout)
 })

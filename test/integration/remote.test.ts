@@ -171,6 +171,19 @@ maybe('writeFile: atomic, parent dirs, modes, owners, binary and large content',
   t.is((await r.$`find ${dir} -name '.kubelab*' | wc -l`).stdout.trim(), '0')
 })
 
+maybe('writeFiles: many small files in one batch, each atomic with its mode; large ones streamed', async (t) => {
+  const r = runner(t, SUDO_USER)
+  const dir = `/tmp/kubelab-wfs-${randomBytes(4).toString('hex')}`
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const files = Array.from({ length: 30 }, (_, i) => ({ path: `${dir}/d${i % 3}/f ${i}.pem`, content: `file ${i}\n`.repeat(40), mode: i % 2 ? 0o600 : 0o644 }))
+  const big = { path: `${dir}/big.bin`, content: randomBytes(200 * 1024), mode: 0o640 }
+  await r.writeFiles([...files, big])
+  for (const f of files) t.is(readFileSync(f.path, 'utf8'), f.content)
+  t.deepEqual(readFileSync(big.path), big.content)
+  t.is((await r.$`stat -c %a ${files[1]!.path} ${files[2]!.path} ${big.path}`).stdout, '600\n644\n640\n')
+  t.is((await r.$`find ${dir} -name '.kubelab*' | wc -l`).stdout.trim(), '0')
+})
+
 async function randomFile(path: string, mb: number): Promise<string> {
   const hash = createHash('sha256')
   const out = createWriteStream(path)

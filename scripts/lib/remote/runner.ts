@@ -206,6 +206,31 @@ export class Runner {
   }
 
   /**
+   * Writes several small files in as few round trips as possible (one script per ~64 KiB of
+   * content), each atomically as writeFile does. Larger files go through writeFile one by one.
+   */
+  async writeFiles(files: readonly { path: string; content: string | Buffer; mode?: number; owner?: string }[], options: RunOptions = {}): Promise<void> {
+    let batch: string[] = []
+    let size = 0
+    const flush = async () => {
+      if (batch.length) await this.run(batch.join(''), options)
+      batch = []
+      size = 0
+    }
+    for (const f of files) {
+      const buf = typeof f.content === 'string' ? Buffer.from(f.content, 'utf8') : f.content
+      if (buf.length > INLINE_WRITE_MAX) {
+        await this.writeFile(f.path, buf, f.mode, f.owner, options)
+        continue
+      }
+      if (size + buf.length > 64 * 1024) await flush()
+      batch.push(`(\n${writeFileScript(f.path, buf, f.mode ?? 0o644, f.owner)})\n`)
+      size += buf.length
+    }
+    await flush()
+  }
+
+  /**
    * Puts a local file on the node at `remotePath` unless it already has `sha256` ('skipped').
    * Streams through an exec channel into a temp file, verifies sha256 on the node, then renames.
    */

@@ -3,6 +3,7 @@
 // what it must.
 
 import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
 import type { Runner } from '../remote/runner.ts'
 
 export interface WantedFile {
@@ -33,16 +34,25 @@ export function differingFiles(runner: Runner, files: readonly WantedFile[]): Pr
   return differing(runner, files.map((f) => ({ path: f.path, sha256: sha256(f.content) })))
 }
 
-/** Writes the files that differ; returns their paths. */
+/** Writes the files that differ (batched: one round trip for small files); returns their paths. */
 export async function writeFiles(runner: Runner, files: readonly WantedFile[]): Promise<string[]> {
   const changed = await differingFiles(runner, files)
-  for (const f of files.filter((x) => changed.includes(x.path))) await runner.writeFile(f.path, f.content, f.mode)
+  await runner.writeFiles(files.filter((x) => changed.includes(x.path)))
   return changed
 }
 
+/** Small host files travel inline with the batch; larger ones stream through upload. */
+const INLINE_MAX = 48 * 1024
+
 /** Uploads the host files that differ; returns their paths. */
 export async function uploadFiles(runner: Runner, files: readonly LocalFile[]): Promise<string[]> {
-  const changed = await differing(runner, files)
-  for (const f of files.filter((x) => changed.includes(x.path))) await runner.upload(f.local, f.path, f.sha256, { mode: f.mode })
-  return changed
+  const changed = new Set(await differing(runner, files))
+  const todo = files.filter((x) => changed.has(x.path))
+  const small = todo.filter((f) => statSync(f.local).size <= INLINE_MAX)
+  await runner.writeFiles(small.map((f) => ({ path: f.path, content: readFileSync(f.local), mode: f.mode })))
+  for (const f of todo.filter((x) => !small.includes(x))) await runner.upload(f.local, f.path, f.sha256, { mode: f.mode })
+  // Inline content is not re-verified by the transfer: check what landed against the pins.
+  const wrong = await differing(runner, small)
+  if (wrong.length) throw new Error(`files differ from their sha256 after writing: ${wrong.join(', ')}`)
+  return [...changed]
 }

@@ -31,8 +31,9 @@ export const STEPS: readonly StepInfo[] = [
   { id: 'cp:bootstrap', title: 'Creating the bootstrap token and RBAC bindings', on: 'control-plane', managedOnly: true },
   // Node agents and join
   { id: 'kubelet:config', title: 'Configuring kubelet (TLS bootstrap)', on: 'all' },
-  { id: 'kube-proxy:config', title: 'Configuring kube-proxy', on: 'all' },
   { id: 'join:node', title: 'Joining the node (CSR approved, Node registered)', on: 'all' },
+  // After the join: kube-proxy reads its own Node object at start.
+  { id: 'kube-proxy:config', title: 'Configuring kube-proxy', on: 'all' },
   { id: 'network:pod-routes', title: 'Routing pod CIDRs between nodes', on: 'all' },
   { id: 'node:ready', title: 'Waiting for the node to be Ready', on: 'all' },
 ]

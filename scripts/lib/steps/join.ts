@@ -33,7 +33,7 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<str
     reason = await probe()
     if (reason === undefined) return
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}: ${reason}`)
-    await new Promise((r) => setTimeout(r, 1000))
+    await new Promise((r) => setTimeout(r, 250))
   }
 }
 

@@ -27,8 +27,8 @@ export const IMPLEMENTED: readonly Step[] = [
   cpScheduler,
   cpBootstrap, // RBAC for TLS bootstrapping, a fresh join token when nodes need one
   kubeletStep, // kubelet from its config file, bootstrap kubeconfig until joined
-  kubeProxyStep,
   joinNode, // client CSR approved, Node registered, serving certificate approved
+  kubeProxyStep, // after the join: kube-proxy reads its Node at start
   networkPodRoutes, // routes to the other nodes' pod CIDRs, persistent
   nodeReady,
 ]

@@ -10,6 +10,8 @@ export interface StepOutcome {
   step: string
   node: string
   changed: boolean
+  /** When the step started on this node (ms since the epoch) and how long it took. */
+  startedAt: number
   durationMs: number
 }
 
@@ -28,19 +30,19 @@ async function onNode(step: Step, ctx: StepContext, node: NodeHandle): Promise<S
   try {
     if (await step.check(ctx, node)) {
       ctx.progress.debug(1, `${node.spec.name}: ${step.id} unchanged`)
-      return { step: step.id, node: node.spec.name, changed: false, durationMs: Date.now() - started }
+      return { step: step.id, node: node.spec.name, changed: false, startedAt: started, durationMs: Date.now() - started }
     }
     await step.apply(ctx, node)
     if (!(await step.check(ctx, node))) throw new Error(`${step.id} is still not converged after apply (its check fails)`)
     ctx.progress.debug(1, `${node.spec.name}: ${step.id} changed`)
-    return { step: step.id, node: node.spec.name, changed: true, durationMs: Date.now() - started }
+    return { step: step.id, node: node.spec.name, changed: true, startedAt: started, durationMs: Date.now() - started }
   } catch (err) {
     throw err instanceof StepError ? err : fail(err)
   }
 }
 
 /** Runs the steps in order; returns what each did on each node. */
-export async function converge(ctx: StepContext, steps: readonly Step[]): Promise<StepOutcome[]> {
+export async function converge(ctx: StepContext, steps: readonly Step[], onProgress?: (done: StepOutcome[]) => void): Promise<StepOutcome[]> {
   const all: StepOutcome[] = []
   for (const step of steps) {
     const nodes = targets(step, ctx)
@@ -60,6 +62,7 @@ export async function converge(ctx: StepContext, steps: readonly Step[]): Promis
       return `${out.length} node${out.length === 1 ? '' : 's'}, ${changed === 0 ? 'unchanged' : `${changed} changed`}`
     })
     all.push(...outcomes)
+    onProgress?.([...all])
   }
   return all
 }
