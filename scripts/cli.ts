@@ -1,6 +1,7 @@
 // The CLI dispatcher: parses global flags, picks the command, runs it, and reports errors once.
 // Exit codes: 0 success, 1 failure (reported), 2 usage error.
 
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { artifactsBuildCommand, artifactsFetchCommand, artifactsListCommand, artifactsLockCommand, bundleCommand } from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
@@ -57,6 +58,7 @@ export function usage(): string {
     '      --env-file FILE         .env file (default: .env beside the config)',
     '      --provider TYPE         override provider.type (auto, nspawn, qemu, multipass, ssh)',
     '      --kubernetes-version V  override kubernetes.version',
+    '      --bundle FILE           install binaries from a bundle (kubelab bundle -o FILE), no network',
     '      --json                  machine output on stdout',
     '  -o, --output FILE           output file (bundle)',
     '      --merge                 kubeconfig: merge into ~/.kube/config (or $KUBECONFIG) as kubelab-<cluster>',
@@ -86,6 +88,7 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
         'env-file': { type: 'string' },
         provider: { type: 'string' },
         'kubernetes-version': { type: 'string' },
+        bundle: { type: 'string' },
         json: { type: 'boolean', default: false },
         'machines-only': { type: 'boolean', default: false },
         until: { type: 'string' },
@@ -104,6 +107,11 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
   if (v.provider !== undefined) flags.push({ path: ['provider', 'type'], value: v.provider, origin: '--provider (flag)' })
   if (v['kubernetes-version'] !== undefined) {
     flags.push({ path: ['kubernetes', 'version'], value: v['kubernetes-version'], origin: '--kubernetes-version (flag)' })
+  }
+  if (v.bundle !== undefined) {
+    // `up --bundle FILE`: install from a bundle, no network (the same as artifacts.source: bundle).
+    const file = path.resolve(v.bundle)
+    flags.push({ path: ['artifacts', 'source'], value: 'bundle', origin: '--bundle (flag)' }, { path: ['artifacts', 'bundle'], value: file, origin: '--bundle (flag)' })
   }
   return {
     options: {

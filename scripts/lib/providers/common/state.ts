@@ -14,6 +14,8 @@ export interface MachineRecord {
   /** 127.0.0.1 ports forwarded to the machine, by purpose. */
   forwards: Record<string, number>
   hostKeyFingerprint?: string
+  /** The host folder bound read-only into the machine at start (nspawn: the cache it was started with). */
+  share?: string
   createdAt: string
 }
 
