@@ -5,31 +5,17 @@
 // Run: npx tsx scripts/bench/ssh.ts   — the last line is `ssh-bench upload_ratio=R1 exec_ratio=R2`.
 
 import { spawnSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryHostKeyStore, Runner } from '../lib/remote/index.ts'
 import { SUDO_USER, Sshd, sshdUnavailable } from '../../test/helpers/sshd.ts'
+import { randomFile } from '../../test/helpers/files.ts'
 
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 200)
 const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 100)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const USER = SUDO_USER // not root: its ~/.bashrc is /etc/skel's
-
-async function randomFile(path: string, mb: number): Promise<string> {
-  const hash = createHash('sha256')
-  const out = createWriteStream(path)
-  const block = randomBytes(1 << 20)
-  for (let i = 0; i < mb; i++) {
-    block.writeUInt32LE(i, 0)
-    block.writeUInt32LE(Math.floor(Math.random() * 2 ** 32), (i * 4099) % (block.length - 4))
-    hash.update(block)
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()))
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())))
-  return hash.digest('hex')
-}
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })

@@ -3,8 +3,8 @@
 // Needs root and the Debian packages openssh-server and sudo.
 
 import test, { type ExecutionContext } from 'ava'
-import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CommandError } from '../../scripts/lib/errors.ts'
@@ -21,6 +21,7 @@ import {
   type SshTarget,
 } from '../../scripts/lib/remote/index.ts'
 import { NOSUDO_USER, SUDO_USER, Sshd, freePort, sshdUnavailable } from '../helpers/sshd.ts'
+import { randomFile } from '../helpers/files.ts'
 
 const unavailable = sshdUnavailable()
 const maybe = unavailable ? test.skip : test
@@ -183,21 +184,6 @@ maybe('writeFiles: many small files in one batch, each atomic with its mode; lar
   t.is((await r.$`stat -c %a ${files[1]!.path} ${files[2]!.path} ${big.path}`).stdout, '600\n644\n640\n')
   t.is((await r.$`find ${dir} -name '.kubelab*' | wc -l`).stdout.trim(), '0')
 })
-
-async function randomFile(path: string, mb: number): Promise<string> {
-  const hash = createHash('sha256')
-  const out = createWriteStream(path)
-  const block = randomBytes(1 << 20)
-  for (let i = 0; i < mb; i++) {
-    // Random-ish: one random MiB, varied per block so no two blocks are equal.
-    block.writeUInt32LE(i, 0)
-    block.writeUInt32LE(Math.floor(Math.random() * 2 ** 32), (i * 4099) % (block.length - 4))
-    hash.update(block)
-    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()))
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())))
-  return hash.digest('hex')
-}
 
 maybe('upload: 100 MB streamed and verified, skipped by checksum, corrupted file re-sent, bad checksum refused', async (t) => {
   const file = join(local, 'big.bin')

@@ -3,7 +3,7 @@
 // message naming the node, and a hint where the fix is known. A command that ran and failed or
 // timed out is a CommandError (../errors.ts); CommandTimeoutError is its timed-out form.
 
-import { CommandError, KubelabError, type CommandResult, type ErrorCode } from '../errors.ts'
+import { CommandError, KubelabError, type CommandResult } from '../errors.ts'
 
 export type SshErrorReason =
   | 'CONNECTION_REFUSED' // nothing listens on host:port (after retries until the deadline)

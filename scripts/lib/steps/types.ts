@@ -4,7 +4,7 @@
 
 import type { Artifact } from '../artifacts/resolve.ts'
 import type { LocalImage } from '../images/sandbox.ts'
-import type { LocalFile } from './files.ts'
+import type { PkiFiles } from '../pki/bundle.ts'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import type { Machine } from '../providers/types.ts'
@@ -20,17 +20,8 @@ export interface NodeHandle {
   readonly substrate: Substrate
 }
 
-/** The cluster's certificates, keys and kubeconfigs on the host, ready to upload (pki/). */
-export interface PkiBundle {
-  /** Files only the control-plane node gets (certs, keys, component kubeconfigs, encryption config). */
-  files(role: 'control-plane'): readonly LocalFile[]
-  /** The cluster CA certificate, installed on every node. */
-  readonly ca: LocalFile
-  /** kube-proxy's kubeconfig (client certificate), installed on every node. */
-  readonly kubeProxyKubeconfig: LocalFile
-  /** The kubelet's bootstrap kubeconfig for a join token (never printed). */
-  bootstrapKubeconfig(token: string): string
-}
+/** The cluster's certificates, keys and kubeconfigs on the host, ready to upload (pki/bundle.ts). */
+export type PkiBundle = PkiFiles
 
 export interface StepContext {
   readonly config: ClusterConfig

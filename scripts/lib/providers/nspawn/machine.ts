@@ -5,7 +5,7 @@
 // shared/design/test-lab.md section A.
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { quote } from 'zx'

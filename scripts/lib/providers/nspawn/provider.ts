@@ -6,7 +6,7 @@
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs'
 import path from 'node:path'
 import type { NodeSpec } from '../../config/types.ts'
-import { MachineError, type PreflightCheck } from '../../errors.ts'
+import type { PreflightCheck } from '../../errors.ts'
 import { hostOk } from '../../host/exec.ts'
 import { inConfigOrder, madeMachine, waitBooted, waitForSsh } from '../common/boot.ts'
 import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../common/forward.ts'
