@@ -7,11 +7,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { parse, stringify } from 'yaml'
 import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
-import type { ClusterConfig } from '../lib/config/types.ts'
 import { UsageError } from '../lib/errors.ts'
-import { clusterStateDir } from '../lib/providers/index.ts'
-import { load, type CommandContext, type CommandFlags } from './context.ts'
-import { machinesOf } from './machines.ts'
+import type { CommandContext, CommandFlags } from './context.ts'
+import { openCluster, type Opened } from './machines.ts'
 
 interface Kubeconfig {
   clusters: { name: string; cluster: { server: string } }[]
@@ -22,10 +20,10 @@ interface Kubeconfig {
 }
 
 /** The admin kubeconfig for use on this host: server = the API server's loopback forward, names kubelab-<cluster>. */
-export async function hostKubeconfig(ctx: CommandContext, config: ClusterConfig): Promise<string> {
-  const admin = path.join(clusterStateDir(config.name, ctx.env), 'pki', 'admin.conf')
+export async function hostKubeconfig({ config, provider, stateDir }: Opened): Promise<string> {
+  const admin = path.join(stateDir, 'pki', 'admin.conf')
   if (!existsSync(admin)) throw new UsageError(`cluster "${config.name}" has no admin kubeconfig yet (${admin}); run: npx kubelab up`)
-  const cp = (await machinesOf(ctx)).find((m) => m.role === 'control-plane')
+  const cp = (await provider.list()).find((m) => m.role === 'control-plane')
   const port = cp?.forwards.apiserver
   if (!cp || cp.state !== 'running' || !port) throw new UsageError(`the control plane of "${config.name}" is not running; run: npx kubelab up`)
   const kc = parse(readFileSync(admin, 'utf8')) as Kubeconfig
@@ -38,8 +36,7 @@ export async function hostKubeconfig(ctx: CommandContext, config: ClusterConfig)
 }
 
 export async function kubeconfigCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
-  const { config } = load(ctx)
-  const text = await hostKubeconfig(ctx, config)
+  const text = await hostKubeconfig(openCluster(ctx))
   if (!flags.merge) {
     ctx.out(text)
     return 0
@@ -63,9 +60,10 @@ export async function kubeconfigCommand(ctx: CommandContext, _args: string[], fl
 }
 
 export async function kubectlCommand(ctx: CommandContext, args: string[]): Promise<number> {
-  const { config } = load(ctx)
-  const file = path.join(clusterStateDir(config.name, ctx.env), 'kubeconfig')
-  writeFileSync(file, await hostKubeconfig(ctx, config), { mode: 0o600 })
+  const opened = openCluster(ctx)
+  const { config } = opened
+  const file = path.join(opened.stateDir, 'kubeconfig')
+  writeFileSync(file, await hostKubeconfig(opened), { mode: 0o600 })
   const kubectl = (await resolveArtifacts(config, { progress: ctx.progress })).find((a) => a.file === 'kubectl')
   if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
   const r = spawnSync(kubectl.path, args, { stdio: 'inherit', env: { ...process.env, KUBECONFIG: file } })

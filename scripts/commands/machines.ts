@@ -12,19 +12,19 @@ import { chooseProvider, clusterStateDir, createProvider, probeKvm, type Provide
 import type { Machine, Provider } from '../lib/providers/types.ts'
 import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
 import type { NodeFacts } from '../lib/steps/facts.ts'
-import { STEPS } from '../lib/steps/index.ts'
 import { stepsUntil } from '../lib/steps/pipeline.ts'
 import { up } from '../lib/up.ts'
 import { load, printJson, type CommandContext } from './context.ts'
 
-interface Opened {
+/** A cluster's config, its provider and its state folder, as commands work with them. */
+export interface Opened {
   config: ClusterConfig
   choice: ProviderChoice
   provider: Provider
   stateDir: string
 }
 
-function open(ctx: CommandContext): Opened {
+export function openCluster(ctx: CommandContext): Opened {
   const { config } = load(ctx)
   const choice = chooseProvider(config.provider.type)
   const stateDir = clusterStateDir(config.name, ctx.env)
@@ -50,28 +50,16 @@ async function preflightOrThrow(provider: Provider, target: string): Promise<voi
 }
 
 export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Promise<number> {
-  const { config, choice, provider, stateDir } = open(ctx)
-  if (ctx.options.until && !STEPS.some((s) => s.id === ctx.options.until)) {
-    throw new UsageError(`--until: no step "${ctx.options.until}"; steps: ${STEPS.map((s) => s.id).join(', ')}`)
-  }
-  const plan = stepsUntil(ctx.options.until)
+  const { config, choice, provider, stateDir } = openCluster(ctx)
+  const steps = stepsUntil(ctx.options.until)
   const { machines } = await clusterLock(ctx, config, 'up', async () => {
     ctx.progress.debug(1, `provider: ${choice.type} (${choice.why})`)
     await preflightOrThrow(provider, 'this host')
-    return up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps: plan.steps })
+    return up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps })
   })
-  if (!machinesOnly && !plan.complete) {
-    throw new NotImplementedError(`up (step ${plan.missing})`,
-      `lands with the cluster issue; the steps before it are done: stop there with --until ${plan.steps.at(-1)?.id ?? 'os:prep'}`)
-  }
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
   else ctx.out(machinesTable(machines))
   return 0
-}
-
-/** The machines of the config's cluster as they are now. */
-export async function machinesOf(ctx: CommandContext): Promise<Machine[]> {
-  return open(ctx).provider.list()
 }
 
 interface NodeStatus {
@@ -91,7 +79,7 @@ const UNITS = {
 } as const
 
 /** Nodes as the cluster and the machines report them: Ready, version, runtime, substrate, units. */
-async function nodeStatus(ctx: CommandContext, config: ClusterConfig, machines: readonly Machine[], stateDir: string): Promise<NodeStatus[]> {
+async function nodeStatus(config: ClusterConfig, machines: readonly Machine[], stateDir: string): Promise<NodeStatus[]> {
   const running = machines.filter((m) => m.state === 'running')
   if (running.length === 0) return []
   const factsFile = path.join(stateDir, 'facts.json')
@@ -140,9 +128,9 @@ function nodesTable(nodes: readonly NodeStatus[]): string {
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<number> {
-  const { config, choice, provider, stateDir } = open(ctx)
+  const { config, choice, provider, stateDir } = openCluster(ctx)
   const machines = await provider.list()
-  const nodes = await nodeStatus(ctx, config, machines, stateDir)
+  const nodes = await nodeStatus(config, machines, stateDir)
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes })
   else if (machines.length === 0) ctx.progress.info(`cluster "${config.name}" has no machines (run: npx kubelab up)`)
   else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}`)
@@ -150,7 +138,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function downCommand(ctx: CommandContext): Promise<number> {
-  const { config, choice, provider } = open(ctx)
+  const { config, choice, provider } = openCluster(ctx)
   await clusterLock(ctx, config, 'down', async () => {
     const n = (await provider.list()).length
     await ctx.progress.step(`Deleting ${n} ${choice.type} machine${n === 1 ? '' : 's'} and local state`, () => provider.destroy())
@@ -161,7 +149,7 @@ export async function downCommand(ctx: CommandContext): Promise<number> {
 export async function sshCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [node, ...command] = args
   if (!node) throw new UsageError('kubelab ssh needs a node name: kubelab ssh NODE [-- CMD]')
-  const { config, provider, stateDir } = open(ctx)
+  const { config, provider, stateDir } = openCluster(ctx)
   const machines = await provider.list()
   const m = machines.find((x) => x.name === node)
   if (!m) throw new UsageError(`no machine "${node}" in cluster ${config.name}; machines: ${machines.map((x) => x.name).join(', ') || 'none'}`)
@@ -205,7 +193,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
 export async function sshResetCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [node] = args
   if (!node) throw new UsageError('kubelab ssh-reset needs a node name: kubelab ssh-reset NODE')
-  const { config, stateDir } = open(ctx)
+  const { config, stateDir } = openCluster(ctx)
   if (!config.nodes.some((n) => n.name === node)) throw new UsageError(`no node "${node}" in ${ctx.options.config}`)
   const store = hostKeyStore(stateDir)
   const had = await store.get(node)

@@ -7,9 +7,10 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer, connect as netConnect } from 'node:net'
+import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../../scripts/lib/providers/common/process.ts'
 
 export const SUDO_USER = 'kubelab-sudo'
 export const NOSUDO_USER = 'kubelab-nosudo'
@@ -51,16 +52,7 @@ export function ensureTestUsers(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address()
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
-    })
-  })
-}
+export { freePort }
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

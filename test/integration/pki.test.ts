@@ -7,13 +7,13 @@
 import test from 'ava'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { ensurePki, parseKubeconfig, type PkiResult } from '../../scripts/lib/pki/index.ts'
 import { ROOT } from '../helpers/paths.ts'
+import { freePort } from '../../scripts/lib/providers/common/process.ts'
 
 const run = promisify(execFile)
 const CACHE = process.env.KUBELAB_CACHE ?? path.join(homedir(), '.cache/kubelab')
@@ -40,15 +40,6 @@ const procs: ChildProcess[] = []
 let apiPort = 0
 let etcdPort = 0
 let pki: PkiResult
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 function start(bin: string, args: string[], log: string): ChildProcess {
   const fd = openSync(path.join(work, log), 'a')

@@ -5,6 +5,7 @@
 
 import type { Role } from '../config/schema.ts'
 import { StepError } from '../errors.ts'
+import { mapLimit } from '../remote/limit.ts'
 import type { Artifact } from './resolve.ts'
 
 export interface Uploader {
@@ -45,22 +46,13 @@ export async function uploadAll(nodes: readonly UploadNode[], artifacts: readonl
   const tasks: { node: UploadNode; a: Artifact; remote: string }[] = []
   for (let i = 0; perNode.some((l) => i < l.length); i++) for (const l of perNode) if (i < l.length) tasks.push(l[i]!)
 
-  const results: UploadResult[] = []
-  let next = 0
-  let failure: StepError | undefined
-  const worker = async () => {
-    while (!failure && next < tasks.length) {
-      const t = tasks[next++]!
-      const started = Date.now()
-      try {
-        const result = await t.node.runner.upload(t.a.path, t.remote, t.a.sha256, { mode: 0o755 }) // every artifact is a program
-        results.push({ node: t.node.name, file: t.a.file, remote: t.remote, result, durationMs: Date.now() - started })
-      } catch (err) {
-        failure ??= new StepError('artifacts:upload', t.node.name, err, { hint: `uploading ${t.a.file} to ${t.remote}` })
-      }
+  return mapLimit(tasks, concurrency, async (t) => {
+    const started = Date.now()
+    try {
+      const result = await t.node.runner.upload(t.a.path, t.remote, t.a.sha256, { mode: 0o755 }) // every artifact is a program
+      return { node: t.node.name, file: t.a.file, remote: t.remote, result, durationMs: Date.now() - started }
+    } catch (err) {
+      throw new StepError('artifacts:upload', t.node.name, err, { hint: `uploading ${t.a.file} to ${t.remote}` })
     }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tasks.length)) }, worker))
-  if (failure) throw failure
-  return results
+  })
 }

@@ -1,7 +1,7 @@
 // The converge pipeline, in order: one line per step. `kubelab plan` prints this per node; `up`
 // runs it (each step: read-only check -> apply -> check again). A step's `on` says which nodes it
 // runs on; `managedOnly` steps exist only when kubelab runs the control plane itself.
-// The implementation of each step lives in its own file in this folder as its issue lands.
+// Each step's implementation lives in its own file in this folder; pipeline.ts binds them.
 
 export type StepTarget = 'all' | 'control-plane' | 'workers'
 
