@@ -19,7 +19,12 @@ const env = { KUBELAB_STATE: path.join(work, 'state') }
 const base = parse(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8')) as Record<string, unknown>
 writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.83.0.0/24' } }))
 const ssh = (node: string, cmd: string) => kubelab(['ssh', node, '-c', config, '--', cmd], { env })
-const pids = async (node: string) => (await ssh(node, 'systemctl show -p MainPID --value kubelet containerd')).stdout.trim()
+/** kubelet's and containerd's PIDs on a node; an SSH failure fails loudly instead of reading as "no PID". */
+const pids = async (node: string) => {
+  const r = await ssh(node, 'systemctl show -p MainPID --value kubelet containerd')
+  if (r.code !== 0) throw new Error(`kubelab ssh ${node} failed (${r.code}): ${r.stderr}`)
+  return r.stdout.trim()
+}
 
 test.after.always(async () => {
   await kubelab(['down', '-c', config], { env })
