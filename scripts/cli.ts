@@ -7,9 +7,15 @@ import { artifactsBuildCommand, artifactsFetchCommand, artifactsListCommand, art
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
 import type { CommandContext, CommandFlags, GlobalOptions } from './commands/context.ts'
 import { kubeconfigCommand, kubectlCommand } from './commands/cluster.ts'
+import { tokenCreateCommand } from './commands/token.ts'
+import { smokeCommand } from './commands/smoke.ts'
 import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand, upCommand } from './commands/machines.ts'
 import { planCommand } from './commands/plan.ts'
-import { NotImplementedError, UsageError } from './lib/errors.ts'
+import { nodeRemoveCommand } from './commands/node.ts'
+import { upgradeCommand } from './commands/upgrade.ts'
+import { logsCommand } from './commands/logs.ts'
+import { conformanceCommand } from './commands/conformance.ts'
+import { UsageError } from './lib/errors.ts'
 import type { Override } from './lib/config/load.ts'
 import { Progress, type LogSink, type Verbosity } from './lib/log/progress.ts'
 import { errorToJson, formatError } from './lib/log/report.ts'
@@ -21,20 +27,21 @@ interface Command {
   run: Handler
 }
 
-const notYet = (name: string, issue: string): Handler => () => {
-  throw new NotImplementedError(name, issue)
-}
-
 export const COMMANDS: Record<string, Command> = {
-  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', run: (ctx) => upCommand(ctx, ctx.options.machinesOnly) },
+  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', run: (ctx, _args, flags) => upCommand(ctx, ctx.options.machinesOnly, flags) },
   down: { summary: 'delete the machines and local state', run: downCommand },
   status: { summary: 'machines, nodes, components, versions (--json)', run: statusCommand },
   ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: sshCommand },
   'ssh-reset': { summary: 'forget the pinned host key of a node (after re-creating it on purpose)', run: sshResetCommand },
   kubeconfig: { summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', run: kubeconfigCommand },
   kubectl: { summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', run: kubectlCommand },
-  smoke: { summary: 'run the smoke suite against the cluster (JUnit + JSON reports)', run: notYet('smoke', 'lands with the smoke-test issue') },
+  'token create': { summary: 'a bootstrap token (--ttl 1h) and the endpoint + CA hash for workers joining in external mode', run: tokenCreateCommand },
+  smoke: { summary: 'the smoke suite: 15 checks of what workers do (--junit FILE, --json, --keep)', run: smokeCommand },
   plan: { summary: 'per node, the steps `up` would run', run: planCommand },
+  'node remove': { summary: 'remove a worker no longer in nodes: cordon, drain, delete Node + machine, drop its routes', run: nodeRemoveCommand },
+  upgrade: { summary: 'to the config\'s kubernetes.version: skew checked, control plane first, workers drained one at a time (--os: OS packages)', run: upgradeCommand },
+  logs: { summary: 'a logs bundle (journals, network, containers, redacted configs, cluster reads): logs [NODE] -o DIR', run: logsCommand },
+  conformance: { summary: 'upstream conformance tests (e2e.test) from the lab network: --mode quick|lite|certified, --focus RE, --junit FILE, -o DIR', run: conformanceCommand },
   doctor: { summary: 'check this host: which provider would be used, and what is missing', run: doctorCommand },
   'config validate': { summary: 'check cluster.config.yaml and report every problem with file:line:col', run: configValidateCommand },
   'config schema': { summary: 'print the JSON Schema of cluster.config.yaml (for editors)', run: configSchemaCommand },
@@ -60,10 +67,18 @@ export function usage(): string {
     '      --kubernetes-version V  override kubernetes.version',
     '      --bundle FILE           install binaries from a bundle (kubelab bundle -o FILE), no network',
     '      --json                  machine output on stdout',
-    '  -o, --output FILE           output file (bundle)',
+    '  -o, --output FILE           output file (bundle) or directory (logs, conformance)',
+    '      --mode MODE             conformance: quick | lite | certified (default quick)',
+    '      --focus REGEX           conformance: run the tests matching REGEX instead of the mode\'s',
+    '      --junit FILE            smoke, conformance: write the JUnit report to FILE',
+    '      --keep                  smoke: leave the smoke workloads (namespace kubelab-smoke) for debugging',
+    '      --no-smoke              up: skip the smoke suite at the end',
+    '      --ttl DURATION          token create: lifetime such as 30m, 2h, 1d (default 1h)',
     '      --merge                 kubeconfig: merge into ~/.kube/config (or $KUBECONFIG) as kubelab-<cluster>',
     '      --arch ARCH             node architecture for artifacts: amd64, arm64 (default: this host)',
     '      --machines-only         up: provision the machines and stop there',
+    '      --prune                 up: remove machines (cordon, drain, delete) whose nodes left the config',
+    '      --os                    upgrade: OS packages (apt-get upgrade) node by node instead of Kubernetes',
     '      --until STEP            up: converge up to and including STEP (ids: kubelab plan)',
     '  -v, -vv, -vvv               more detail: per node, every remote command, streamed output',
     '  -h, --help                  this help',
@@ -97,6 +112,14 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
         output: { type: 'string', short: 'o' },
         arch: { type: 'string' },
         merge: { type: 'boolean', default: false },
+        prune: { type: 'boolean', default: false },
+        os: { type: 'boolean', default: false },
+        mode: { type: 'string' },
+        focus: { type: 'string' },
+        junit: { type: 'string' },
+        ttl: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        'no-smoke': { type: 'boolean', default: false },
       },
     })
   } catch (err) {
@@ -120,9 +143,10 @@ function parse(argv: string[], env: CliIO['env']): { options: GlobalOptions; fla
       json: v.json ?? false,
       machinesOnly: v['machines-only'] ?? false,
       ...(v.until ? { until: v.until } : {}),
+      prune: v.prune ?? false,
       flags,
     },
-    flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}), merge: v.merge ?? false },
+    flags: { ...(v.output !== undefined ? { output: v.output } : {}), ...(v.arch !== undefined ? { arch: v.arch } : {}), merge: v.merge ?? false, os: v.os ?? false, ...(v.mode !== undefined ? { mode: v.mode } : {}), ...(v.focus !== undefined ? { focus: v.focus } : {}), ...(v.junit !== undefined ? { junit: v.junit } : {}), ...(v.ttl !== undefined ? { ttl: v.ttl } : {}), keep: v.keep ?? false, noSmoke: v['no-smoke'] ?? false },
     verbosity: Math.min(3, v.verbose?.length ?? 0) as Verbosity,
     help: v.help ?? false,
     positionals: parsed.positionals,
@@ -152,7 +176,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const found = pick(positionals)
     if (!found) {
       const sub = positionals[0] === 'config' ? ' (config validate | config schema)'
-        : positionals[0] === 'artifacts' ? ' (artifacts build | lock | list | fetch)' : ''
+        : positionals[0] === 'artifacts' ? ' (artifacts build | lock | list | fetch)'
+          : positionals[0] === 'token' ? ' (token create)'
+            : positionals[0] === 'node' ? ' (node remove NAME)' : ''
       throw new UsageError(`unknown command "${positionals.join(' ')}"${sub}`, { hint: 'kubelab --help lists commands' })
     }
     const ctx: CommandContext = {

@@ -24,11 +24,11 @@ const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...a
 interface Entry { phase: string; node?: string; durationMs: number; offsetMs: number }
 try {
   let t0 = performance.now()
-  kubelab('up')
+  kubelab('up', '--no-smoke')
   const ready = (performance.now() - t0) / 1000
   const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { totalMs: number; entries: Entry[] }
   t0 = performance.now()
-  kubelab('up')
+  kubelab('up', '--no-smoke')
   const rerun = (performance.now() - t0) / 1000
 
   const byPhase = new Map<string, number>()

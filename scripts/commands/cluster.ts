@@ -59,13 +59,21 @@ export async function kubeconfigCommand(ctx: CommandContext, _args: string[], fl
   return 0
 }
 
-export async function kubectlCommand(ctx: CommandContext, args: string[]): Promise<number> {
-  const opened = openCluster(ctx)
-  const { config } = opened
+/** Runs the pinned kubectl on this host against the cluster's loopback forward. */
+export async function hostKubectl(opened: Opened, args: readonly string[], io: { input?: string; capture?: boolean; progress: CommandContext['progress'] }): Promise<{ status: number; stdout: string; stderr: string }> {
   const file = path.join(opened.stateDir, 'kubeconfig')
   writeFileSync(file, await hostKubeconfig(opened), { mode: 0o600 })
-  const kubectl = (await resolveArtifacts(config, { progress: ctx.progress })).find((a) => a.file === 'kubectl')
+  const kubectl = (await resolveArtifacts(opened.config, { progress: io.progress })).find((a) => a.file === 'kubectl')
   if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
-  const r = spawnSync(kubectl.path, args, { stdio: 'inherit', env: { ...process.env, KUBECONFIG: file } })
-  return r.status ?? 1
+  const r = spawnSync(kubectl.path, args, {
+    stdio: io.capture || io.input !== undefined ? 'pipe' : 'inherit',
+    ...(io.input !== undefined ? { input: io.input } : {}),
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: file },
+  })
+  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
+}
+
+export async function kubectlCommand(ctx: CommandContext, args: string[]): Promise<number> {
+  return (await hostKubectl(openCluster(ctx), args, { progress: ctx.progress })).status
 }

@@ -13,6 +13,8 @@ export interface GlobalOptions {
   machinesOnly: boolean
   /** `up --until STEP`: converge up to and including this step, then stop. */
   until?: string
+  /** `up --prune`: remove machines kubelab made whose nodes are no longer in the config. */
+  prune?: boolean
   /** Overrides from flags such as --provider. */
   flags: Override[]
 }
@@ -23,8 +25,20 @@ export interface CommandFlags {
   output?: string
   /** artifacts: node architecture */
   arch?: string
+  /** smoke --keep: leave the workloads for debugging */
+  keep?: boolean
+  /** up --no-smoke */
+  noSmoke?: boolean
+  /** token create --ttl */
+  ttl?: string
   /** kubeconfig --merge */
   merge?: boolean
+  /** upgrade --os: the nodes' OS packages instead of Kubernetes */
+  os?: boolean
+  /** conformance --mode, --focus, --junit */
+  mode?: string
+  focus?: string
+  junit?: string
 }
 
 export interface CommandContext {

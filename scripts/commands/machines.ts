@@ -1,10 +1,12 @@
-// Machine commands: `up` (machines so far), `status`, `ssh NODE [-- CMD]`, `down`, `doctor`.
+// Machine commands: `up` (machines, converge steps, then the smoke suite), `status`, `ssh NODE [-- CMD]`, `down`, `doctor`.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { ClusterConfig } from '../lib/config/types.ts'
-import { NotImplementedError, PreflightError, UsageError } from '../lib/errors.ts'
+import { NotImplementedError, PreflightError, StepError, UsageError } from '../lib/errors.ts'
+import { writeLogsBundle } from '../lib/logs/bundle.ts'
+import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
 import { withFileLock } from '../lib/providers/common/lock.ts'
 import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { defaultStateRoot } from '../lib/providers/common/state.ts'
@@ -14,7 +16,10 @@ import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
 import type { NodeFacts } from '../lib/steps/facts.ts'
 import { stepsUntil } from '../lib/steps/pipeline.ts'
 import { up } from '../lib/up.ts'
-import { load, printJson, type CommandContext } from './context.ts'
+import { remember, stabilize } from '../lib/lifecycle/allocations.ts'
+import { beforeUp } from '../lib/lifecycle/reconcile.ts'
+import { load, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { smoke } from './smoke.ts'
 
 /** A cluster's config, its provider and its state folder, as commands work with them. */
 export interface Opened {
@@ -25,15 +30,17 @@ export interface Opened {
 }
 
 export function openCluster(ctx: CommandContext): Opened {
-  const { config } = load(ctx)
+  const loaded = load(ctx)
+  const stateDir = clusterStateDir(loaded.config.name, ctx.env)
+  // Nodes keep the address and pod CIDR they were given, whatever was removed before them.
+  const config = stabilize(loaded, stateDir)
   const choice = chooseProvider(config.provider.type)
-  const stateDir = clusterStateDir(config.name, ctx.env)
   const provider = createProvider(choice, { config, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress })
   return { config, choice, provider, stateDir }
 }
 
 /** Serialises `up`/`down` of one cluster: a second one is refused with who holds the lock. */
-function clusterLock<T>(ctx: CommandContext, config: ClusterConfig, what: string, fn: () => Promise<T>): Promise<T> {
+export function clusterLock<T>(ctx: CommandContext, config: ClusterConfig, what: string, fn: () => Promise<T>): Promise<T> {
   return withFileLock(path.join(defaultStateRoot(ctx.env), `${config.name}.lock`), { wait: false, what: `kubelab ${what} (cluster ${config.name})` }, fn)
 }
 
@@ -49,17 +56,54 @@ async function preflightOrThrow(provider: Provider, target: string): Promise<voi
   if (failed.length) throw new PreflightError(target, failed)
 }
 
-export async function upCommand(ctx: CommandContext, machinesOnly: boolean): Promise<number> {
-  const { config, choice, provider, stateDir } = openCluster(ctx)
+/** After a failed `up`: a logs bundle of whatever nodes answer (best effort, never hiding the failure). */
+async function logsAfterFailure(ctx: CommandContext, opened: Opened): Promise<void> {
+  try {
+    const { config, provider, stateDir } = opened
+    const running = (await provider.list()).filter((m) => m.state === 'running')
+    if (running.length === 0) return
+    const nodes = await openNodes(config, running, stateDir, ctx.progress)
+    try {
+      const dir = path.join(stateDir, 'logs', `up-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+      ctx.progress.info(`logs bundle: ${(await writeLogsBundle({ config, nodes, dir, progress: ctx.progress })).dir}`)
+    } finally {
+      closeNodes(nodes)
+    }
+  } catch (err) {
+    ctx.progress.warn(`no logs bundle: ${(err as Error).message.split('\n')[0]}`)
+  }
+}
+
+export async function upCommand(ctx: CommandContext, machinesOnly: boolean, flags: CommandFlags = {}): Promise<number> {
+  const opened = openCluster(ctx)
+  const { config, choice, provider, stateDir } = opened
   const steps = stepsUntil(ctx.options.until)
-  const { machines } = await clusterLock(ctx, config, 'up', async () => {
+  // The smoke suite ends a whole `up` (not --machines-only / --until), unless --no-smoke.
+  const withSmoke = !machinesOnly && !ctx.options.until && !flags.noSmoke
+  const { machines, failed } = await clusterLock(ctx, config, 'up', async () => {
     ctx.progress.debug(1, `provider: ${choice.type} (${choice.why})`)
     await preflightOrThrow(provider, 'this host')
-    return up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps })
+    await beforeUp({ config, provider, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress }, { prune: ctx.options.prune ?? false })
+    let result
+    try {
+      result = await up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps })
+    } catch (err) {
+      if (err instanceof StepError) await logsAfterFailure(ctx, opened)
+      throw err
+    }
+    if (!withSmoke) return { machines: result.machines, failed: 0 }
+    if (config.controlPlane.mode !== 'managed') {
+      ctx.progress.info('smoke suite skipped: it needs admin access, which an external control plane does not give kubelab')
+      return { machines: result.machines, failed: 0 }
+    }
+    const s = await smoke(ctx, opened, flags)
+    return { machines: result.machines, failed: s.failed }
   })
+  remember(stateDir, config, { version: !machinesOnly && !ctx.options.until })
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
   else ctx.out(machinesTable(machines))
-  return 0
+  if (failed) ctx.progress.info(`up: the cluster is up, but ${failed} smoke check${failed === 1 ? '' : 's'} failed (see above); kubelab smoke re-runs them`)
+  return failed ? 1 : 0
 }
 
 interface NodeStatus {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_LOCKED'
   | 'ERR_MACHINE'
   | 'ERR_SSH'
+  | 'ERR_JOIN'
 
 export abstract class KubelabError extends Error {
   abstract readonly code: ErrorCode
@@ -160,4 +161,9 @@ export class ArtifactError extends KubelabError {
   ) {
     super(message, options)
   }
+}
+
+/** A worker cannot join: the control plane is unreachable, its CA does not match the pin, or the token is refused. */
+export class JoinError extends KubelabError {
+  readonly code = 'ERR_JOIN'
 }

@@ -1,7 +1,7 @@
 // The plan: machines x steps, from the config alone (pure). `kubelab plan` prints it; `up` follows it.
 
 import type { ClusterConfig, NodeSpec } from './config/types.ts'
-import { STEPS, type StepInfo } from './steps/index.ts'
+import { STEPS, stepInMode, type StepInfo } from './steps/index.ts'
 
 export interface NodePlan {
   node: NodeSpec
@@ -14,12 +14,13 @@ export interface Plan {
   kubernetesVersion: string
   controlPlane: ClusterConfig['controlPlane']['mode']
   nodes: NodePlan[]
+  /** Against the live machines (plan-live.ts): node -> step id -> unchanged / would change. */
+  live?: Record<string, Record<string, string>>
 }
 
 export function stepsFor(config: ClusterConfig, node: NodeSpec): StepInfo[] {
-  const managed = config.controlPlane.mode === 'managed'
   return STEPS.filter((s) => {
-    if (s.managedOnly && !managed) return false
+    if (!stepInMode(s, config.controlPlane.mode)) return false
     if (s.on === 'control-plane') return node.role === 'control-plane'
     if (s.on === 'workers') return node.role === 'worker'
     return true
@@ -45,7 +46,13 @@ export function formatPlan(plan: Plan): string {
   for (const { node, steps } of plan.nodes) {
     out.push('', `${node.name}  (${node.role}, ${node.address || 'address from provider'}, pods ${node.podCIDR})`)
     const width = Math.max(...steps.map((s) => s.id.length))
-    steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(2)}. ${s.id.padEnd(width)}  ${s.title}`))
+    const live = plan.live?.[node.name]
+    const state = (id: string) => (live ? `${(live[id] ?? 'would change').padEnd(12)}  ` : '')
+    steps.forEach((s, i) => out.push(`  ${String(i + 1).padStart(2)}. ${s.id.padEnd(width)}  ${state(s.id)}${s.title}`))
+    if (live) {
+      const changing = steps.filter((s) => live[s.id] !== 'unchanged').length
+      out.push(`      ${changing === 0 ? 'in sync: `up` would change nothing here' : `${changing} of ${steps.length} steps would change`}`)
+    }
   }
   return out.join('\n')
 }
@@ -54,6 +61,9 @@ export function formatPlan(plan: Plan): string {
 export function planToJson(plan: Plan): Record<string, unknown> {
   return {
     ...plan,
-    nodes: plan.nodes.map(({ node, steps }) => ({ ...node, steps: steps.map(({ id, title }) => ({ id, title })) })),
+    nodes: plan.nodes.map(({ node, steps }) => ({
+      ...node,
+      steps: steps.map(({ id, title }) => ({ id, title, ...(plan.live ? { live: plan.live[node.name]?.[id] ?? 'would change' } : {}) })),
+    })),
   }
 }

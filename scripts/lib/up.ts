@@ -1,5 +1,5 @@
 // `kubelab up`, the whole pipeline in one place, one line per action (as kind's create does):
-// machines -> nodes opened (SSH + detected substrate) -> verified binaries, sandbox image, PKI ->
+// machines -> nodes opened (SSH + detected substrate) -> verified binaries, local images, PKI ->
 // converge steps in order -> timings written beside the cluster state.
 
 import { writeFileSync } from 'node:fs'
@@ -7,6 +7,7 @@ import path from 'node:path'
 import { resolveArtifacts } from './artifacts/resolve.ts'
 import type { ClusterConfig } from './config/types.ts'
 import { ensureSandboxImage } from './images/sandbox.ts'
+import { ensureWorkloadImages } from './images/workloads.ts'
 import type { Progress } from './log/progress.ts'
 import { pkiBundle } from './pki/bundle.ts'
 import type { ProviderChoice } from './providers/index.ts'
@@ -52,7 +53,8 @@ export async function up(o: UpOptions): Promise<UpResult> {
     writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
     const artifacts = await timings.phase('artifacts', () =>
       progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`))
-    const images = [await timings.phase('images', () => ensureSandboxImage(o.cacheDir, progress))]
+    const images = await timings.phase('images', async () =>
+      [await ensureSandboxImage(o.cacheDir, progress), ...await ensureWorkloadImages(o.cacheDir, artifacts, progress)])
     const cp = config.nodes.find((x) => x.role === 'control-plane')
     const pki = config.controlPlane.mode === 'managed' && cp
       ? (await timings.phase('pki', () => progress.step('Issuing the cluster PKI (kept in the cluster state)',

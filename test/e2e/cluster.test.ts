@@ -1,13 +1,18 @@
 // The whole `up` on nspawn machines with binaries built from Go modules: the default shape (1
-// control plane + 2 workers) comes up with every node Ready at the configured version; a second
-// `up` changes no step and restarts nothing (kubelet and containerd keep their PIDs); kubectl works
-// from this host through the loopback forward; `down` removes it all.
+// control plane + 2 workers) comes up with every node Ready at the configured version and the
+// smoke suite green (then once more with a JUnit report, and once with kube-proxy stopped on a
+// worker: the right check fails, the report and a logs bundle say so, `up` repairs it); a second
+// `up` changes no step and restarts nothing (kubelet and containerd keep their PIDs); CoreDNS is
+// Available and every node holds the sandbox, testbox and coredns images; kubectl works from this
+// host through the loopback forward; `down` removes it all.
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
+import { COREDNS_IMAGE, TESTBOX_IMAGE } from '../../scripts/lib/images/workloads.ts'
+import { SANDBOX_IMAGE } from '../../scripts/lib/templates/files.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { CLI, ROOT } from '../helpers/paths.ts'
 
@@ -31,19 +36,32 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version', async (t) => {
+test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version, all 15 smoke checks green', async (t) => {
   const started = Date.now()
   const up = await kubelab(['up', '-c', config], { env, timeoutMs: 600_000 })
   t.is(up.code, 0, up.stderr)
   t.log(`up took ${((Date.now() - started) / 1000).toFixed(1)}s`)
+  t.regex(up.stderr, /smoke: 15 passed, 0 failed/)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'], { env })
   t.is(nodes.code, 0, nodes.stderr)
   t.is(nodes.stdout.trim(), ['control-plane v1.35.4 True', 'worker-1 v1.35.4 True', 'worker-2 v1.35.4 True'].join('\n'))
 })
 
+test.serial('CoreDNS is Available and every node holds the three local images', async (t) => {
+  const dns = await kubelab(['kubectl', '-c', config, '--', '-n', 'kube-system', 'get', 'deployment', 'coredns', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status} {.spec.template.spec.containers[0].image}'], { env })
+  t.is(dns.code, 0, dns.stderr)
+  t.is(dns.stdout.trim(), `True ${COREDNS_IMAGE}`)
+  for (const node of ['control-plane', 'worker-1', 'worker-2']) {
+    const r = await ssh(node, 'crictl images -o json')
+    t.is(r.code, 0, r.stderr)
+    const tags = (JSON.parse(r.stdout) as { images: { repoTags: string[] }[] }).images.flatMap((i) => i.repoTags)
+    for (const image of [SANDBOX_IMAGE, TESTBOX_IMAGE, COREDNS_IMAGE]) t.true(tags.includes(image), `${node} lacks ${image}: ${tags.join(', ')}`)
+  }
+})
+
 test.serial('a second up changes nothing and restarts nothing', async (t) => {
   const before = await Promise.all(['control-plane', 'worker-1', 'worker-2'].map(pids))
-  const again = await kubelab(['up', '-c', config], { env, timeoutMs: 300_000 })
+  const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 300_000 })
   t.is(again.code, 0, again.stderr)
   t.notRegex(again.stderr, /\d+ changed/, again.stderr)
   t.deepEqual(await Promise.all(['control-plane', 'worker-1', 'worker-2'].map(pids)), before)
@@ -62,9 +80,47 @@ test.serial('status shows every node Ready with its substrate and running units;
   t.false(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8').includes('BEGIN'), 'no key material in timings')
 })
 
+test.serial('smoke --junit: 15 passing testcases; timings gain the checks', async (t) => {
+  const junit = path.join(work, 'smoke.xml')
+  const r = await kubelab(['smoke', '-c', config, '--junit', junit, '--json'], { env, timeoutMs: 600_000 })
+  t.is(r.code, 0, r.stderr)
+  const xml = readFileSync(junit, 'utf8')
+  t.is(xml.match(/<testcase /g)?.length, 15)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="15" failures="0"/)
+  const out = JSON.parse(r.stdout) as { passed: number; failed: number; checks: { id: string; ok: boolean }[] }
+  t.deepEqual([out.passed, out.failed], [15, 0])
+  const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string }[] }
+  t.is(timings.entries.filter((e) => e.phase.startsWith('smoke:')).length, 15)
+})
+
+test.serial('a broken worker: the right check fails with its reason, JUnit records it, a logs bundle is written; up repairs it', async (t) => {
+  t.is((await ssh('worker-2', 'systemctl stop kube-proxy')).code, 0)
+  // plan against the live machines names exactly what `up` would change.
+  const plan = await kubelab(['plan', '-c', config, '--json'], { env, timeoutMs: 120_000 })
+  t.is(plan.code, 0, plan.stderr)
+  const changing = (JSON.parse(plan.stdout) as { nodes: { name: string; steps: { id: string; live: string }[] }[] }).nodes
+    .flatMap((n) => n.steps.filter((st) => st.live !== 'unchanged').map((st) => `${n.name} ${st.id} ${st.live}`))
+  t.deepEqual(changing, ['worker-2 kube-proxy:config would change'])
+  const junit = path.join(work, 'broken.xml')
+  const r = await kubelab(['smoke', '-c', config, '--junit', junit], { env, timeoutMs: 600_000 })
+  t.is(r.code, 1, r.stderr)
+  t.regex(r.stderr, /✗ {2}1\. every node Ready; containerd, kubelet, kube-proxy active on each/)
+  t.regex(r.stderr, /on worker-2: kube-proxy is inactive/)
+  const xml = readFileSync(junit, 'utf8')
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="15" failures="[1-9]/)
+  t.regex(xml, /01 nodes-ready: [^"]*"[^>]*>\s*<failure message="on worker-2: kube-proxy is inactive"/)
+  const bundle = /logs bundle: (\S+)/.exec(r.stderr)?.[1]
+  t.truthy(bundle, r.stderr)
+  t.regex(readFileSync(path.join(bundle!, 'worker-2', 'journal-kube-proxy.txt'), 'utf8'), /Stopped|Stopping|kube-proxy/)
+  // The cluster heals by converging again.
+  const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 300_000 })
+  t.is(up.code, 0, up.stderr)
+  t.is((await ssh('worker-2', 'systemctl is-active kube-proxy')).stdout.trim(), 'active')
+})
+
 test.serial('interrupted in the middle of the kubelet step, up finishes when run again', async (t) => {
   t.is((await kubelab(['down', '-c', config], { env })).code, 0)
-  const child = spawn(process.execPath, [CLI, 'up', '-c', config], { cwd: ROOT, env: { ...process.env, ...env, CI: '1' } })
+  const child = spawn(process.execPath, [CLI, 'up', '-c', config, '--no-smoke'], { cwd: ROOT, env: { ...process.env, ...env, CI: '1' } })
   let stderr = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   child.stderr.on('data', (b: Buffer) => {
@@ -75,7 +131,7 @@ test.serial('interrupted in the middle of the kubelet step, up finishes when run
   const code = await exited
   t.is(code, 130, stderr)
   t.regex(stderr, /interrupted \(SIGINT\); nothing is lost/)
-  const again = await kubelab(['up', '-c', config], { env, timeoutMs: 600_000 })
+  const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 600_000 })
   t.is(again.code, 0, again.stderr)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '--no-headers'], { env })
   t.is(nodes.stdout.trim().split('\n').filter((l) => / Ready /.test(l)).length, 3, nodes.stdout)

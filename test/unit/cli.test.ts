@@ -83,15 +83,6 @@ test('the schema file the repo YAML links is current', async (t) => {
   t.regex(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), /\$schema=\.\/docs\/cluster\.config\.schema\.json/)
 })
 
-test('commands whose work has not landed fail with "not implemented yet", never a fake success', async (t) => {
-  for (const cmd of [['smoke']]) {
-    const r = await kubelab([...cmd, '--json'])
-    t.is(r.code, 1, cmd.join(' '))
-    t.regex(r.stderr, /not implemented yet/)
-    t.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_NOT_IMPLEMENTED')
-  }
-})
-
 test('usage errors exit 2 and say what is wrong', async (t) => {
   const unknown = await kubelab(['frobnicate'])
   t.is(unknown.code, 2)

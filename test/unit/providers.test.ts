@@ -1,4 +1,5 @@
-// Pure parts of the providers: provider choice, multipass arguments and cloud-init, apt sources.
+// Pure parts of the providers: provider choice, multipass arguments and cloud-init, apt sources, QEMU
+// argv (local and cloud images, TCG/KVM/HVF), the NoCloud seed, cloud image checks.
 import test from 'ava'
 import { parse } from 'yaml'
 import { chooseProvider } from '../../scripts/lib/providers/index.ts'
@@ -69,4 +70,71 @@ test('MACs are stable per node and locally administered', async (t) => {
   t.is(macFor('w1'), macFor('w1'))
   t.not(macFor('w1'), macFor('w2'))
   t.regex(macFor('w1'), /^52:54:00(:[0-9a-f]{2}){3}$/)
+})
+
+test('QEMU accelerator: what the config asks, else HVF on macOS, KVM where usable, TCG otherwise', async (t) => {
+  const { chooseAccel } = await import('../../scripts/lib/providers/qemu/machine.ts')
+  t.is(chooseAccel('auto', { platform: 'darwin', kvmUsable: false }), 'hvf')
+  t.is(chooseAccel('auto', { platform: 'linux', kvmUsable: true }), 'kvm')
+  t.is(chooseAccel('auto', { platform: 'linux', kvmUsable: false }), 'tcg')
+  t.is(chooseAccel('tcg', { platform: 'darwin', kvmUsable: false }), 'tcg')
+  t.is(chooseAccel('hvf', { platform: 'linux', kvmUsable: true }), 'hvf') // preflight refuses it there
+})
+
+test('the QEMU command line of a cloud image: its own bootloader, no -kernel, the cidata seed; HVF on macOS', async (t) => {
+  const { qemuArgv } = await import('../../scripts/lib/providers/qemu/machine.ts')
+  const spec = { name: 'cp', cpus: 1, memoryMiB: 1024, sercon: '/s/cp/sercon-port', disk: '/s/cp/disk.qcow2', seed: '/s/cp/cidata.iso', serialLog: '/s/cp/serial.log', pidFile: '/s/cp/qemu.pid', net: { mode: 'tap' as const, tap: 'kv0123456789', mac: '52:54:00:aa:bb:cc' } }
+  t.is(qemuArgv({ ...spec, accel: 'tcg' }).join(' '),
+    '-name cp -machine q35 -accel tcg,thread=multi,tb-size=256 -cpu max -smp 1 -m 1024 -nodefaults -display none '
+    + '-serial file:/s/cp/serial.log -fw_cfg name=etc/sercon-port,file=/s/cp/sercon-port '
+    + '-drive file=/s/cp/disk.qcow2,if=none,id=disk0,format=qcow2,cache=unsafe,discard=unmap -device virtio-blk-pci,drive=disk0,bootindex=0 '
+    + '-drive file=/s/cp/cidata.iso,if=virtio,format=raw,readonly=on '
+    + '-netdev tap,id=n0,ifname=kv0123456789,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:aa:bb:cc '
+    + '-device virtio-rng-pci -pidfile /s/cp/qemu.pid -daemonize')
+  const hvf = qemuArgv({ ...spec, accel: 'hvf' })
+  t.deepEqual(hvf.slice(2, 8), ['-machine', 'q35', '-accel', 'hvf', '-cpu', 'host'])
+  t.false(hvf.includes('-kernel'))
+})
+
+test('the NoCloud seed: cluster key for root, pinned host key, hosts, instance id, static network v2 by MAC', async (t) => {
+  const { seedFiles } = await import('../../scripts/lib/providers/qemu/nocloud.ts')
+  const privateKey = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\nBBBB\n-----END OPENSSH PRIVATE KEY-----\n'
+  const files = seedFiles({
+    instanceId: 'kubelab-h1-cp', hostname: 'cp', authorizedKey: 'ssh-ed25519 AAAAC3 kubelab@h1\n',
+    hostKey: { private: privateKey, public: 'ssh-ed25519 HOSTKEY cp\n' },
+    hosts: { cp: '10.85.0.11', w1: '10.85.0.12' },
+    nics: [{ name: 'eth0', mac: '52:54:00:aa:bb:cc', addresses: ['10.85.0.11/24'], gateway: '10.85.0.1', nameservers: ['10.85.0.1'] }],
+  })
+  t.true(files['user-data'].startsWith('#cloud-config\n'))
+  const user = parse(files['user-data']) as Record<string, unknown>
+  t.like(user, { hostname: 'cp', disable_root: false, ssh_pwauth: false, ssh_deletekeys: true, manage_etc_hosts: false })
+  t.deepEqual(user.ssh_authorized_keys, ['ssh-ed25519 AAAAC3 kubelab@h1'])
+  t.false('ssh_genkeytypes' in user) // [] is invalid in cloud-init's schema; with ssh_keys none are generated anyway
+  t.deepEqual(user.ssh_keys, { ed25519_private: privateKey, ed25519_public: 'ssh-ed25519 HOSTKEY cp' })
+  t.deepEqual(user.write_files, [{ path: '/etc/hosts', permissions: '0644', content: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.85.0.11\tcp\n10.85.0.12\tw1\n' }])
+  t.deepEqual(parse(files['meta-data']), { 'instance-id': 'kubelab-h1-cp', 'local-hostname': 'cp' })
+  t.deepEqual(parse(files['network-config']), {
+    version: 2,
+    ethernets: { eth0: { match: { macaddress: '52:54:00:aa:bb:cc' }, 'set-name': 'eth0', addresses: ['10.85.0.11/24'], gateway4: '10.85.0.1', nameservers: { addresses: ['10.85.0.1'] } } },
+  })
+  // Rootless: a second NIC on the VMs' private network, no gateway there.
+  const { networkConfig } = await import('../../scripts/lib/providers/qemu/nocloud.ts')
+  t.deepEqual(parse(networkConfig([{ name: 'eth1', mac: '52:54:00:dd:ee:ff', addresses: ['10.85.0.12/24'] }])),
+    { version: 2, ethernets: { eth1: { match: { macaddress: '52:54:00:dd:ee:ff' }, 'set-name': 'eth1', addresses: ['10.85.0.12/24'] } } })
+  // cloud-init's YAML 1.1 would read an all-digit MAC as a base-60 number: it must be quoted.
+  t.regex(networkConfig([{ name: 'eth0', mac: '52:54:00:12:34:56', addresses: [] }]), /macaddress: "52:54:00:12:34:56"/)
+})
+
+test('cloud images: the mismatch error names URL, expected and actual; only standalone qcow2/raw; overlay size', async (t) => {
+  const { overlaySize, MIN_DISK_BYTES, parseImageInfo, sha256Mismatch } = await import('../../scripts/lib/providers/qemu/cloud-image.ts')
+  const err = sha256Mismatch('http://127.0.0.1:1/x.qcow2', 'a'.repeat(64), 'b'.repeat(64))
+  t.is(err.code, 'ERR_ARTIFACT')
+  t.is(err.message, `cloud image http://127.0.0.1:1/x.qcow2: sha256 mismatch: expected ${'a'.repeat(64)}, got ${'b'.repeat(64)}`)
+  t.deepEqual(err.details, { url: 'http://127.0.0.1:1/x.qcow2', expected: 'a'.repeat(64), actual: 'b'.repeat(64) })
+  t.deepEqual(parseImageInfo('{"format":"qcow2","virtual-size":2148532224}', 'u'), { format: 'qcow2', virtualSize: 2148532224 })
+  t.deepEqual(parseImageInfo('{"format":"raw","virtual-size":512}', 'u'), { format: 'raw', virtualSize: 512 })
+  t.throws(() => parseImageInfo('{"format":"iso"}', 'u'), { message: /u is iso: only qcow2 and raw/ })
+  t.throws(() => parseImageInfo('{"format":"qcow2","backing-filename":"/etc/shadow"}', 'u'), { message: /backing file/ })
+  t.is(overlaySize(2 * 1024 ** 3), MIN_DISK_BYTES)
+  t.is(overlaySize(64 * 1024 ** 3), 64 * 1024 ** 3)
 })

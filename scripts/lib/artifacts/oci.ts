@@ -30,6 +30,8 @@ export interface ImageFile {
   content?: Buffer | string
   /** A local file to copy (streamed). */
   source?: string
+  /** Makes the path a symlink to this target (e.g. `busybox` for `bin/sh`); no content. */
+  symlink?: string
   mode?: number
 }
 
@@ -41,6 +43,8 @@ export interface OciImageSpec {
   cmd?: string[]
   /** e.g. 65535:65535 */
   user?: string
+  /** The environment, `NAME=value`; default a standard PATH. */
+  env?: string[]
   arch?: Arch
 }
 
@@ -75,6 +79,10 @@ export function layerEntries(files: readonly ImageFile[]): TarEntry[] {
       if (!entries.has(dir)) entries.set(dir, { name: `${dir}/`, type: 'dir', mode: 0o755, mtime: 0 })
     }
     if (entries.has(name)) throw new Error(`duplicate image path ${f.path}`)
+    if (f.symlink !== undefined) {
+      entries.set(name, { name, type: 'symlink', linkname: f.symlink, mode: 0o777, mtime: 0 })
+      continue
+    }
     const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content
     entries.set(name, {
       name, type: 'file', mode: f.mode ?? 0o755, mtime: 0,
@@ -116,7 +124,7 @@ export async function writeOciImage(spec: OciImageSpec, outTar: string): Promise
         Entrypoint: spec.entrypoint,
         ...(spec.cmd ? { Cmd: spec.cmd } : {}),
         ...(spec.user ? { User: spec.user } : {}),
-        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       },
       rootfs: { type: 'layers', diff_ids: [layer.digest] },
       history: [{ created_by: 'kubelab writeOciImage' }],

@@ -13,8 +13,10 @@ const BLOCK = 512
 export interface TarEntry {
   /** Path inside the archive, `/`-separated, no leading `/`. Directories may end with `/`. */
   name: string
-  type?: 'file' | 'dir'
-  /** Permission bits; default 0o644 for files, 0o755 for directories. */
+  type?: 'file' | 'dir' | 'symlink'
+  /** A symlink's target (type 'symlink'; at most 100 bytes). */
+  linkname?: string
+  /** Permission bits; default 0o644 for files, 0o755 for directories, 0o777 for symlinks. */
   mode?: number
   /** Seconds since the epoch; default 0. */
   mtime?: number
@@ -27,7 +29,7 @@ function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, '0') + '\0'
 }
 
-function header(fields: { name: string; mode: number; size: number; mtime: number; type: string; prefix?: string }): Buffer {
+function header(fields: { name: string; mode: number; size: number; mtime: number; type: string; prefix?: string; linkname?: string }): Buffer {
   const b = Buffer.alloc(BLOCK)
   b.write(fields.name, 0, 100, 'utf8')
   b.write(octal(fields.mode, 8), 100, 8, 'ascii')
@@ -37,6 +39,7 @@ function header(fields: { name: string; mode: number; size: number; mtime: numbe
   b.write(octal(fields.mtime, 12), 136, 12, 'ascii')
   b.write('        ', 148, 8, 'ascii')
   b.write(fields.type, 156, 1, 'ascii')
+  if (fields.linkname) b.write(fields.linkname, 157, 100, 'utf8')
   b.write('ustar\0', 257, 6, 'ascii')
   b.write('00', 263, 2, 'ascii')
   b.write('root', 265, 32, 'ascii')
@@ -54,11 +57,11 @@ function padding(size: number): Buffer {
 }
 
 /** Header blocks for one entry: plain ustar, ustar with prefix, or a pax `path` record first. */
-function headersFor(name: string, mode: number, size: number, mtime: number, type: string): Buffer[] {
-  if (Buffer.byteLength(name) <= 100) return [header({ name, mode, size, mtime, type })]
+function headersFor(name: string, mode: number, size: number, mtime: number, type: string, linkname?: string): Buffer[] {
+  if (Buffer.byteLength(name) <= 100) return [header({ name, mode, size, mtime, type, linkname })]
   const cut = name.lastIndexOf('/', 155)
   if (cut > 0 && Buffer.byteLength(name.slice(0, cut)) <= 155 && Buffer.byteLength(name.slice(cut + 1)) <= 100) {
-    return [header({ name: name.slice(cut + 1), prefix: name.slice(0, cut), mode, size, mtime, type })]
+    return [header({ name: name.slice(cut + 1), prefix: name.slice(0, cut), mode, size, mtime, type, linkname })]
   }
   const body = 'path=' + name + '\n'
   let len = Buffer.byteLength(body) + 3
@@ -68,7 +71,7 @@ function headersFor(name: string, mode: number, size: number, mtime: number, typ
     header({ name: 'PaxHeader', mode: 0o644, size: record.length, mtime, type: 'x' }),
     record,
     padding(record.length),
-    header({ name: name.slice(-100), mode, size, mtime, type }),
+    header({ name: name.slice(-100), mode, size, mtime, type, linkname }),
   ]
 }
 
@@ -81,6 +84,11 @@ export async function* tarChunks(entries: Iterable<TarEntry> | AsyncIterable<Tar
     const mtime = e.mtime ?? 0
     if (isDir) {
       yield* headersFor(name, mode, 0, mtime, '5')
+      continue
+    }
+    if (e.type === 'symlink') {
+      if (!e.linkname || Buffer.byteLength(e.linkname) > 100) throw new Error(`tar entry ${e.name}: symlink target missing or longer than 100 bytes`)
+      yield* headersFor(name, e.mode ?? 0o777, 0, mtime, '2', e.linkname)
       continue
     }
     if (e.content !== undefined) {

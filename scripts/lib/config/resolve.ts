@@ -153,6 +153,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
         : {}),
     },
     addons: { coredns: input.addons?.coredns ?? true },
+    ...(input.smoke?.image ? { smoke: { image: input.smoke.image } } : {}),
     secrets: {
       ...(tokenEnv && env[tokenEnv] ? { bootstrapToken: env[tokenEnv] } : {}),
       ...(ssh.keyEnv && env[ssh.keyEnv] ? { sshKey: env[ssh.keyEnv] } : {}),

@@ -128,6 +128,13 @@ const Addons = strict({
   coredns: T.Optional(T.Boolean({ description: 'Cluster DNS (CoreDNS)' })),
 })
 
+const Smoke = strict({
+  image: T.Optional(T.String({
+    minLength: 1,
+    description: 'Image for the smoke workloads instead of the locally built testbox (busybox applets + /bin/probe), e.g. kubelab\'s testbox pushed to your registry',
+  })),
+})
+
 export const ConfigSchema = strict({
   $schema: T.Optional(T.String()),
   name: T.Optional(Pattern(DNS_LABEL, 'a DNS label: lowercase letters, digits and -', { description: 'Cluster name' })),
@@ -138,6 +145,7 @@ export const ConfigSchema = strict({
   artifacts: T.Optional(Artifacts),
   ssh: T.Optional(Ssh),
   addons: T.Optional(Addons),
+  smoke: T.Optional(Smoke),
 }, {
   title: 'kubelab cluster.config.yaml',
 })

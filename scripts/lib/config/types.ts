@@ -76,5 +76,7 @@ export interface ClusterConfig {
   readonly artifacts: ArtifactsConfig
   readonly ssh: SshConfig
   readonly addons: { readonly coredns: boolean }
+  /** Smoke suite: a registry image instead of the local testbox. */
+  readonly smoke?: { readonly image?: string }
   readonly secrets: Secrets
 }

@@ -32,7 +32,7 @@ export class Progress {
   readonly interactive: boolean
   private readonly sink: LogSink
   private readonly now: () => number
-  private spinner: { timer: NodeJS.Timeout; title: string } | undefined
+  private spinner: { timer: NodeJS.Timeout; title: string; detail?: string } | undefined
 
   constructor(options: ProgressOptions = {}) {
     this.sink = options.sink ?? process.stderr
@@ -53,6 +53,15 @@ export class Progress {
   /** A message shown only at verbosity >= level (1: per node, 2: commands, 3: streamed output). */
   debug(level: 1 | 2 | 3, message: string): void {
     if (this.verbosity >= level) this.line(`  ${message}`)
+  }
+
+  /** The live reason of the running step: on the spinner line (TTY), else at -v when it changes. */
+  status(text: string): void {
+    if (this.spinner) {
+      this.spinner.detail = text
+      return
+    }
+    this.debug(1, text)
   }
 
   /**
@@ -83,7 +92,7 @@ export class Progress {
   private startSpinner(title: string): void {
     if (!this.interactive) return
     let i = 0
-    const draw = () => this.sink.write(`\r\x1b[2K ${FRAMES[i++ % FRAMES.length]} ${title}`)
+    const draw = () => this.sink.write(`\r\x1b[2K ${FRAMES[i++ % FRAMES.length]} ${title}${this.spinner?.detail ? `  (${this.spinner.detail.slice(0, 100)})` : ''}`)
     draw()
     this.spinner = { timer: setInterval(draw, 80), title }
     this.spinner.timer.unref()

@@ -90,3 +90,44 @@ export function bootstrapRbac(): string {
     binding('auto-approve-renewals-for-nodes', 'system:nodes', `${csr}:selfnodeclient`),
   ].map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n')
 }
+
+/**
+ * What lets workers join this control plane from elsewhere (`controlPlane: external` in another
+ * kubelab config, or `kubeadm join`): the public kube-public/cluster-info ConfigMap (server + CA,
+ * signed per token by the bootstrapsigner controller) readable by anonymous clients, and
+ * system:node-proxier for group system:nodes (such workers run kube-proxy with their node identity).
+ */
+export function externalJoinManifest(server: string, caPem: string): string {
+  const clusterInfo = kubeconfigForClusterInfo(server, caPem)
+  const docs = [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig: clusterInfo } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'kubelab:cluster-info-reader', namespace: 'kube-public' },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['cluster-info'], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kubelab:cluster-info-reader', namespace: 'kube-public' },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'system:anonymous' }],
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubelab:cluster-info-reader' },
+    },
+    binding('kubelab:node-proxier', 'system:nodes', 'system:node-proxier'),
+  ]
+  return docs.map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n')
+}
+
+/** cluster-info's kubeconfig: one cluster, no user (as kubeadm publishes it). */
+function kubeconfigForClusterInfo(server: string, caPem: string): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: '', cluster: { 'certificate-authority-data': Buffer.from(caPem).toString('base64'), server } }],
+    contexts: [],
+    'current-context': '',
+    preferences: {},
+    users: [],
+  }, { lineWidth: 0 })
+}

@@ -3,10 +3,13 @@
 // share on machine containers). A manifest on the node makes the re-run check one cheap command.
 
 import { remotePathFor, uploadAll } from '../artifacts/upload.ts'
+import { differing } from './files.ts'
 import { stepInfo } from './index.ts'
 import type { NodeHandle, Step, StepContext } from './types.ts'
 
 const MANIFEST = '/var/lib/kubelab/artifacts.sha256'
+/** Where service.ts keeps what each service was last started with. */
+const STAMPS = '/var/lib/kubelab/stamps'
 
 /** `sha256  path` lines of what this node must have, sorted (the manifest's exact content). */
 function manifest(ctx: StepContext, node: NodeHandle): string {
@@ -25,6 +28,12 @@ export const artifactsUpload: Step = {
     return node.runner.test`[ "$(cat ${MANIFEST} 2>/dev/null)" = ${want.trimEnd()} ] && for f in ${paths}; do [ -x "$f" ] || exit 1; done`
   },
   async apply(ctx, node) {
+    // A binary about to be replaced (an upgrade) invalidates the stamp of the service that runs it
+    // (`kubelet` -> kubelet.service, see service.ts), so that service's step restarts it. Done before
+    // the upload, so an interrupted run still restarts it next time.
+    const want = ctx.artifacts.flatMap((a) => { const r = remotePathFor(a, node.spec.role); return r ? [{ path: r, sha256: a.sha256 }] : [] })
+    const replaced = (await differing(node.runner, want)).map((p) => `${STAMPS}/${p.split('/').pop()}.service`)
+    if (replaced.length > 0) await node.runner.$`rm -f ${replaced}`
     await uploadAll([{ name: node.spec.name, role: node.spec.role, runner: node.runner }], ctx.artifacts, 4)
     await node.runner.writeFile(MANIFEST, manifest(ctx, node), 0o644)
   },

@@ -1,14 +1,16 @@
 // cp:bootstrap — what TLS bootstrapping needs on the API server: the three ClusterRoleBindings
 // (bootstrappers may create node CSRs, their client CSRs are auto-approved, and so are nodes'
 // renewals; pki/bootstrap.ts) and a short-lived bootstrap token, made fresh by the `up` that has
-// nodes to join and handed to kubelet:config in memory.
+// nodes to join and handed to kubelet:config in memory. It also publishes cluster-info and lets
+// nodes run kube-proxy with their own identity, so workers of another config can join this control
+// plane in `external` mode (pki/bootstrap.ts externalJoinManifest).
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { parse } from 'yaml'
-import { bootstrapRbac, bootstrapTokenSecret, generateBootstrapToken, parseBootstrapToken } from '../pki/bootstrap.ts'
+import { parse, parseAllDocuments } from 'yaml'
+import { bootstrapRbac, bootstrapTokenSecret, externalJoinManifest, generateBootstrapToken, parseBootstrapToken } from '../pki/bootstrap.ts'
 import { stepInfo } from './index.ts'
-import { kubectl, kubectlApply } from './kubectl.ts'
+import { controlPlane, kubectl, kubectlApply } from './kubectl.ts'
 import type { Step, StepContext } from './types.ts'
 
 const TOKEN_TTL_MS = 60 * 60_000
@@ -37,10 +39,21 @@ async function unjoined(ctx: StepContext): Promise<string[]> {
   return results.flat()
 }
 
+/** cluster-info for workers of other configs: this control plane's lab address and CA. */
+function externalJoin(ctx: StepContext): { manifest: string; clusterInfo: string } {
+  const cp = controlPlane(ctx)
+  if (!ctx.pki) throw new Error('internal: cp:bootstrap needs the managed PKI')
+  const manifest = externalJoinManifest(`https://${cp.spec.address}:6443`, readFileSync(ctx.pki.ca.local, 'utf8'))
+  const clusterInfo = (parseAllDocuments(manifest)[0]!.toJS() as { data: { kubeconfig: string } }).data.kubeconfig
+  return { manifest, clusterInfo }
+}
+
 export const cpBootstrap: Step = {
   ...stepInfo('cp:bootstrap'),
   async check(ctx) {
-    if (!(await kubectl(ctx, ['get', 'clusterrolebinding', ...bindingNames()], { nothrow: true })).ok) return false
+    if (!(await kubectl(ctx, ['get', 'clusterrolebinding', ...bindingNames(), 'kubelab:node-proxier'], { nothrow: true })).ok) return false
+    const info = await kubectl(ctx, ['-n', 'kube-public', 'get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.kubeconfig}'], { nothrow: true })
+    if (!info.ok || info.stdout.trim() !== externalJoin(ctx).clusterInfo.trim()) return false
     if ((await unjoined(ctx)).length === 0) return true
     const t = storedToken(ctx)
     const id = t && parseBootstrapToken(t.token)?.id
@@ -50,6 +63,7 @@ export const cpBootstrap: Step = {
   },
   async apply(ctx) {
     await kubectlApply(ctx, 'bootstrap-rbac', bootstrapRbac())
+    await kubectlApply(ctx, 'external-join', externalJoin(ctx).manifest)
     if ((await unjoined(ctx)).length === 0) return
     const token = generateBootstrapToken()
     const expires = new Date(Date.now() + TOKEN_TTL_MS)

@@ -2,9 +2,12 @@
 // (by the controller-manager, through the bootstrap RBAC), the Node registered, and its serving
 // certificate: kubelet asks for one (serverTLSBootstrap) and kubelab approves it for exactly this
 // node, so logs, exec and port-forward verify the kubelet. node:ready — the Node reports Ready.
+// With an external control plane the node watches itself with its own credentials (node-api.ts)
+// and leaves the serving CSR to that control plane's operator (a warning says so).
 
 import { stepInfo } from './index.ts'
 import { kubectl } from './kubectl.ts'
+import { KUBELET_KUBECONFIG, nodeApi } from './node-api.ts'
 import type { NodeHandle, Step, StepContext } from './types.ts'
 
 const SERVING_CERT = '/var/lib/kubelet/pki/kubelet-server-current.pem'
@@ -23,10 +26,26 @@ async function pendingServingCsrs(ctx: StepContext, node: NodeHandle): Promise<s
     && !(c.status?.conditions ?? []).length).map((c) => c.metadata.name)
 }
 
-const registered = async (ctx: StepContext, node: NodeHandle) => (await kubectl(ctx, ['get', 'node', node.spec.name], { nothrow: true })).ok
+interface NodeObject {
+  metadata: { labels?: Record<string, string> }
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+}
+
+/** The Node object: through kubectl on the managed control plane, or (external) with the node's own credentials. */
+async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObject | undefined> {
+  const cp = ctx.config.controlPlane
+  if (cp.mode === 'external') {
+    const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'GET', `/api/v1/nodes/${node.spec.name}`)
+    return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
+  }
+  const r = await kubectl(ctx, ['get', 'node', node.spec.name, '-o', 'json'], { nothrow: true })
+  return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
+}
+
+const hasClientCert = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
 
 /** Polls `probe` until it returns undefined (done) or the deadline; the message says what is still missing. */
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<string | undefined>): Promise<void> {
+export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<string | undefined>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let reason: string | undefined
   for (;;) {
@@ -40,17 +59,30 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<str
 export const joinNode: Step = {
   ...stepInfo('join:node'),
   async check(ctx, node) {
-    if (!(await node.runner.test`test -s /var/lib/kubelet/kubeconfig && test -s ${SERVING_CERT}`)) return false
-    const r = await kubectl(ctx, ['get', 'node', node.spec.name, '-o', 'jsonpath={.metadata.labels}'], { nothrow: true })
-    if (!r.ok) return false
-    const have = JSON.parse(r.stdout || '{}') as Record<string, string>
+    if (!(await hasClientCert(node))) return false
+    const external = ctx.config.controlPlane.mode === 'external'
+    // External: the serving certificate is the control plane's to approve (kubelab has no rights there).
+    if (!external && !(await node.runner.test`test -s ${SERVING_CERT}`)) return false
+    const obj = await nodeObject(ctx, node)
+    if (!obj) return false
+    if (external) return true
+    const have = obj.metadata.labels ?? {}
     const want = { [`node-role.kubernetes.io/${node.spec.role}`]: '', ...node.spec.labels }
     return Object.entries(want).every(([k, v]) => have[k] === v)
   },
   async apply(ctx, node) {
     await waitFor(`${node.spec.name}'s client certificate (CSR approved)`, 120_000, async () =>
-      (await node.runner.test`test -s /var/lib/kubelet/kubeconfig`) ? undefined : 'kubelet has no client certificate yet (CSR pending or not created)')
-    await waitFor(`Node ${node.spec.name} to register`, 60_000, async () => ((await registered(ctx, node)) ? undefined : 'no Node object yet'))
+      (await hasClientCert(node)) ? undefined : 'kubelet has no client certificate yet (CSR pending or not created)')
+    await waitFor(`Node ${node.spec.name} to register`, 60_000, async () => ((await nodeObject(ctx, node)) ? undefined : 'no Node object yet'))
+    if (ctx.config.controlPlane.mode === 'external') {
+      if (Object.keys(node.spec.labels).length) {
+        ctx.progress.warn(`${node.spec.name}: labels from the config are not applied with an external control plane (NodeRestriction; kubelab holds no admin rights there)`)
+      }
+      if (!(await node.runner.test`test -s ${SERVING_CERT}`)) {
+        ctx.progress.warn(`${node.spec.name}: kubelet's serving certificate waits for approval on the control plane (kubectl get csr; kubectl certificate approve NAME) — logs/exec/port-forward to this node need it`)
+      }
+      return
+    }
     // Role and config labels: kubelet may not set node-role labels on itself (NodeRestriction).
     const labels = { [`node-role.kubernetes.io/${node.spec.role}`]: '', ...node.spec.labels }
     await kubectl(ctx, ['label', 'node', node.spec.name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)])
@@ -62,9 +94,9 @@ export const joinNode: Step = {
 }
 
 async function readiness(ctx: StepContext, node: NodeHandle): Promise<string | undefined> {
-  const r = await kubectl(ctx, ['get', 'node', node.spec.name, '-o', 'jsonpath={range .status.conditions[?(@.type=="Ready")]}{.status} {.reason} {.message}{end}'], { nothrow: true })
-  const out = r.stdout.trim()
-  return out.startsWith('True ') ? undefined : (out || 'no Ready condition yet')
+  const ready = (await nodeObject(ctx, node))?.status?.conditions?.find((c) => c.type === 'Ready')
+  if (!ready) return 'no Ready condition yet'
+  return ready.status === 'True' ? undefined : `${ready.status} ${ready.reason ?? ''} ${ready.message ?? ''}`.trim()
 }
 
 export const nodeReady: Step = {

@@ -1,11 +1,14 @@
 // kube-proxy:config — kube-proxy as a systemd service configured by a KubeProxyConfiguration file
 // (mode from the config; conntrack left alone where the node cannot write it) with its own client
-// certificate (system:kube-proxy, group system:node-proxier).
+// certificate (system:kube-proxy, group system:node-proxier); with an external control plane, the
+// node's own kubelet credentials, checked for the rights kube-proxy needs before it starts.
 
 import { kubeProxyConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
+import { JoinError } from '../errors.ts'
 import { stepInfo } from './index.ts'
+import { nodeApi } from './node-api.ts'
 import { BIN_DIR } from './runtime-containerd.ts'
 import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
 import type { NodeHandle, Step, StepContext } from './types.ts'
@@ -26,8 +29,29 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   }
 }
 
+/** External control plane: may this node's identity do what kube-proxy does? Else a JoinError saying how to allow it. */
+async function requireProxierRights(ctx: StepContext, node: NodeHandle): Promise<void> {
+  const cp = ctx.config.controlPlane
+  if (cp.mode !== 'external') return
+  const review = {
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'watch' } },
+  }
+  const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', review)
+  const allowed = r.status === 201 && (JSON.parse(r.body) as { status?: { allowed?: boolean } }).status?.allowed === true
+  if (!allowed) {
+    throw new JoinError(`kube-proxy on ${node.spec.name} runs with the node's own credentials, and ${cp.endpoint} does not let system:node:${node.spec.name} watch EndpointSlices${r.status === 201 ? '' : ` (HTTP ${r.status || r.error})`}`, {
+      hint: 'on the control plane: kubectl create clusterrolebinding kubelab:node-proxier --clusterrole=system:node-proxier --group=system:nodes (kubelab control planes have it)',
+    })
+  }
+}
+
 export const kubeProxyStep: Step = {
   ...stepInfo('kube-proxy:config'),
   check: (ctx, node) => serviceConverged(node.runner, service(ctx, node)),
-  apply: (ctx, node) => convergeService(node.runner, service(ctx, node)),
+  async apply(ctx, node) {
+    await requireProxierRights(ctx, node)
+    await convergeService(node.runner, service(ctx, node))
+  },
 }

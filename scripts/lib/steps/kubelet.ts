@@ -1,12 +1,16 @@
 // kubelet:config — kubelet as a systemd service configured by a KubeletConfiguration file (built as
 // data from the node's detected substrate), the cluster CA, and, until the node has joined, a
 // bootstrap kubeconfig holding the join token (TLS bootstrapping: kubelet makes its own CSR).
+// With an external control plane the CA is the one join:discovery pinned and installed.
 
+import { kubeconfig } from '../pki/kubeconfig.ts'
 import { kubeletConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import { stepInfo } from './index.ts'
 import { BIN_DIR } from './runtime-containerd.ts'
+import { externalToken } from './join-discovery.ts'
+import { CA_FILE } from './node-api.ts'
 import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
 import type { NodeHandle, Step, StepContext } from './types.ts'
 
@@ -27,6 +31,18 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   }
 }
 
+/** The bootstrap kubeconfig: kubelab's own token and CA, or (external) the configured token and the discovered CA. */
+async function bootstrapKubeconfig(ctx: StepContext, node: NodeHandle): Promise<string> {
+  const cp = ctx.config.controlPlane
+  if (cp.mode === 'external') {
+    const caPem = (await node.runner.$`cat ${CA_FILE}`).stdout
+    return kubeconfig({ clusterName: ctx.config.name, server: cp.endpoint, caPem }, 'kubelet-bootstrap', { token: externalToken(ctx) })
+  }
+  const token = ctx.shared.joinToken
+  if (!token || !ctx.pki) throw new Error('no join token: cp:bootstrap makes one before kubelet:config runs')
+  return ctx.pki.bootstrapKubeconfig(token)
+}
+
 export const kubeletStep: Step = {
   ...stepInfo('kubelet:config'),
   async check(ctx, node) {
@@ -35,9 +51,7 @@ export const kubeletStep: Step = {
   },
   async apply(ctx, node) {
     if (!(await node.runner.test`test -s /var/lib/kubelet/kubeconfig`)) {
-      const token = ctx.shared.joinToken
-      if (!token || !ctx.pki) throw new Error('no join token: cp:bootstrap makes one before kubelet:config runs')
-      await node.runner.writeFile(BOOTSTRAP_KUBECONFIG, ctx.pki.bootstrapKubeconfig(token), 0o600)
+      await node.runner.writeFile(BOOTSTRAP_KUBECONFIG, await bootstrapKubeconfig(ctx, node), 0o600)
     }
     await node.runner.$`install -d -m 700 /var/lib/kubelet/pki`
     await convergeService(node.runner, service(ctx, node))

@@ -1,7 +1,9 @@
 // network:pod-routes — on every node, a route to each other node's pod CIDR via that node's
 // address (the bridge CNI gives pods addresses only from their own node's CIDR). Persistent: a
-// oneshot unit re-applies them at boot.
+// oneshot unit re-applies them at boot. Routes to pod CIDRs no longer in the config (a removed
+// node) are deleted — only inside the cluster CIDR, never the node's own CIDR, never other routes.
 
+import * as cidr from '../config/cidr.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import { differingFiles, writeFiles, type WantedFile } from './files.ts'
@@ -10,6 +12,27 @@ import type { NodeHandle, Step, StepContext } from './types.ts'
 
 function routes(ctx: StepContext, node: NodeHandle): { cidr: string; via: string }[] {
   return ctx.config.nodes.filter((n) => n.name !== node.spec.name).map((n) => ({ cidr: n.podCIDR, via: n.address }))
+}
+
+/**
+ * Destinations in `ip -4 route show` output that are stale pod routes: inside the cluster CIDR,
+ * not this node's own pod CIDR, and not wanted (pure; exported for the unit test).
+ */
+export function staleRoutes(table: string, o: { clusterCIDR: string; own: string; wanted: readonly string[] }): string[] {
+  const cluster = cidr.parseCidr(o.clusterCIDR)
+  if (!cluster.ok) return []
+  return table.split('\n').flatMap((line) => {
+    const dest = line.trim().split(/\s+/)[0] ?? ''
+    const parsed = cidr.parseCidr(dest.includes('/') ? dest : `${dest}/32`)
+    if (!parsed.ok || !cidr.contains(cluster.cidr, parsed.cidr)) return []
+    const text = cidr.formatCidr(parsed.cidr)
+    if (text === o.own || o.wanted.includes(text) || line.includes(' dev cni0') || / proto kernel /.test(line)) return []
+    return [dest]
+  })
+}
+
+function stale(ctx: StepContext, node: NodeHandle, table: string): string[] {
+  return staleRoutes(table, { clusterCIDR: ctx.config.kubernetes.clusterCIDR, own: node.spec.podCIDR, wanted: routes(ctx, node).map((r) => r.cidr) })
 }
 
 function files(ctx: StepContext, node: NodeHandle): WantedFile[] {
@@ -27,8 +50,8 @@ export const networkPodRoutes: Step = {
   async check(ctx, node) {
     if ((await differingFiles(node.runner, files(ctx, node))).length > 0) return false
     const want = routes(ctx, node)
-    if (want.length === 0) return node.runner.test`systemctl is-enabled --quiet kubelab-pod-routes`
     const table = (await node.runner.$`ip -4 route show`).stdout
+    if (stale(ctx, node, table).length > 0) return false
     const live = want.every((r) => table.split('\n').some((l) => l.startsWith(`${r.cidr} via ${r.via} `)))
     return live && node.runner.test`systemctl is-enabled --quiet kubelab-pod-routes`
   },
@@ -36,5 +59,7 @@ export const networkPodRoutes: Step = {
     const changed = await writeFiles(node.runner, files(ctx, node))
     if (changed.length > 0) await node.runner.$`systemctl daemon-reload`
     await node.runner.$`systemctl enable --quiet kubelab-pod-routes && systemctl restart kubelab-pod-routes`
+    const gone = stale(ctx, node, (await node.runner.$`ip -4 route show`).stdout)
+    if (gone.length > 0) await node.runner.$`for r in ${gone}; do ip route del "$r"; done`
   },
 }

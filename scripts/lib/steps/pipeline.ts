@@ -1,6 +1,7 @@
 // The converge steps `up` runs after the machines exist: each catalogue entry of steps/index.ts
 // bound to its implementation, in the catalogue's order.
 
+import { addonsCoredns } from './addons-coredns.ts'
 import { artifactsUpload } from './artifacts-upload.ts'
 import { STEPS } from './index.ts'
 import { osPrep } from './os-prep.ts'
@@ -9,6 +10,7 @@ import { runtimeImages } from './runtime-images.ts'
 import { cpApiserver, cpControllerManager, cpEtcd, cpScheduler } from './control-plane.ts'
 import { cpBootstrap } from './cp-bootstrap.ts'
 import { joinNode, nodeReady } from './join.ts'
+import { joinDiscovery } from './join-discovery.ts'
 import { kubeProxyStep } from './kube-proxy.ts'
 import { kubeletStep } from './kubelet.ts'
 import { networkPodRoutes } from './network-pod-routes.ts'
@@ -20,7 +22,8 @@ import type { Step } from './types.ts'
 const IMPLEMENTATIONS: readonly Step[] = [
   osPrep, artifactsUpload, runtimeContainerd, runtimeImages, pkiCerts,
   cpEtcd, cpApiserver, cpControllerManager, cpScheduler, cpBootstrap,
-  kubeletStep, joinNode, kubeProxyStep, networkPodRoutes, nodeReady,
+  joinDiscovery, kubeletStep, joinNode, kubeProxyStep, networkPodRoutes, nodeReady,
+  addonsCoredns,
 ]
 
 /** The converge steps in catalogue order (machine:ready is the provider's own wait). */

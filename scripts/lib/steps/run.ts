@@ -4,6 +4,7 @@
 // A failure on any node stops the run after the step, as a StepError naming step, node, address.
 
 import { KubelabError, StepError } from '../errors.ts'
+import { stepInMode } from './index.ts'
 import type { NodeHandle, Step, StepContext } from './types.ts'
 
 export interface StepOutcome {
@@ -16,8 +17,7 @@ export interface StepOutcome {
 }
 
 function targets(step: Step, ctx: StepContext): NodeHandle[] {
-  const managed = ctx.config.controlPlane.mode === 'managed'
-  if (step.managedOnly && !managed) return []
+  if (!stepInMode(step, ctx.config.controlPlane.mode)) return []
   return ctx.nodes.filter((n) => step.on === 'all' || (step.on === 'control-plane') === (n.spec.role === 'control-plane'))
 }
 

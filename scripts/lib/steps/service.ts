@@ -29,7 +29,7 @@ const stampPath = (spec: ServiceSpec) => `${STAMPS}/${spec.unit}`
 export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promise<boolean> {
   const want = [...spec.files.map((f) => ({ path: f.path, sha256: sha256(f.content) })), ...(spec.localFiles ?? [])]
   if ((await differing(runner, want)).length > 0) return false
-  return runner.testScript(`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1`)
+  return runner.testScript(`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1 || exit 1`) // a stopped unit (exit 3) is simply not converged
 }
 
 export async function convergeService(runner: Runner, spec: ServiceSpec): Promise<void> {

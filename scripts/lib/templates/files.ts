@@ -97,7 +97,9 @@ export function kubeProxyConfig(config: ClusterConfig, substrate: Substrate): st
   return yamlDoc({
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
-    clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig' },
+    // External control plane: kubelab holds no CA key there, so kube-proxy uses the node's own
+    // (rotated) kubelet credentials; the control plane grants system:nodes system:node-proxier.
+    clientConnection: { kubeconfig: config.controlPlane.mode === 'external' ? '/var/lib/kubelet/kubeconfig' : '/var/lib/kube-proxy/kubeconfig' },
     mode: config.kubernetes.proxyMode,
     clusterCIDR: config.kubernetes.clusterCIDR,
     // In a machine container nf_conntrack_max is not writable; leave it as the host has it.

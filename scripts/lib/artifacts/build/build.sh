@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | etcd | containerd | runc | cni-plugins | crictl | coredns | pause
+# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into OUTDIR.partial and renames at the end, so an interrupted build leaves
 # nothing that looks finished. Module and build caches are Go's own (GOMODCACHE, GOCACHE).
@@ -64,6 +64,30 @@ kubernetes)
   # shellcheck disable=SC2086
   CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$partial/" $pkgs
   ;;
+e2e-test)
+  # The upstream conformance suite: e2e.test (test/e2e compiled as a test binary) and the ginkgo
+  # CLI at the version k8s.io/kubernetes pins. Same wrapper module and version stamp as above.
+  gomod=$(wrapper k8s.io/kubernetes "$version")
+  minor=${version#v1.}; minor=${minor%%.*}
+  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/.*#\1#p' "$gomod")
+  for m in $staging; do go mod edit -replace="$m=$m@v0.${version#v1.}"; done
+  ginkgo_v=$(awk '$1=="github.com/onsi/ginkgo/v2"{print $2; exit}' "$gomod")
+  [ -n "$ginkgo_v" ] || { log "k8s.io/kubernetes@$version pins no github.com/onsi/ginkgo/v2"; exit 1; }
+  log "resolving modules"
+  go get "k8s.io/kubernetes@$version" >&2
+  printf 'package tools\n\nimport _ "k8s.io/kubernetes/test/e2e"\n' > tools.go
+  go mod tidy >&2
+  bd=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  ld="-s -w"
+  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld="$ld -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld="$ld -X $p.gitTreeState=archive -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$bd"
+  done
+  log "compiling e2e.test"
+  CGO_ENABLED=0 go test -c -trimpath -tags selinux,grpcnotrace -ldflags "$ld" -o "$partial/e2e.test" k8s.io/kubernetes/test/e2e
+  log "compiling ginkgo $ginkgo_v"
+  (cd / && CGO_ENABLED=0 GOFLAGS= GOBIN="$partial" go install -trimpath -ldflags "-s -w" "github.com/onsi/ginkgo/v2/ginkgo@$ginkgo_v")
+  ;;
 etcd)
   wrapper go.etcd.io/etcd/server/v3 "$version" >/dev/null
   go get -tool "go.etcd.io/etcd/server/v3@$version" "go.etcd.io/etcd/etcdctl/v3@$version" >&2
@@ -104,6 +128,11 @@ pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.
   src=$(cd "$here/../../../../images/pause" && pwd)
   (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$partial/pause" .)
+  ;;
+probe)
+  # kubelab's test workload program (images/probe), for the testbox image.
+  src=$(cd "$here/../../../../images/probe" && pwd)
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$partial/probe" .)
   ;;
 *)
   log "unknown component"; exit 2 ;;

@@ -42,8 +42,13 @@ export async function waitForSsh(name: string, dial: SshDial, deadlineMs: number
   try {
     await waitForSshBanner(dial, Date.now() + deadlineMs)
   } catch (err) {
+    const tail = logTail(o.log)
+    // systemd cannot start when the host's inotify instances run out (many machines at once, as kind warns).
+    const inotify = tail.some((l) => l.includes('Too many open files'))
+      ? ' — the host ran out of inotify instances: sysctl -w fs.inotify.max_user_instances=1024 (persist it in /etc/sysctl.d)'
+      : ''
     throw new MachineError(name, o.alive() ? `sshd did not answer within ${deadlineMs / 1000}s` : o.exitedMessage,
-      logTail(o.log), { cause: err, hint: `full console log: ${o.log}` })
+      tail, { cause: err, hint: `full console log: ${o.log}${inotify}` })
   }
 }
 

@@ -1,18 +1,26 @@
-// One QEMU VM: its folder (qcow2 overlay, seed disk, serial log, pid file), the QEMU command line
-// (a pure function, unit-tested to the exact string), and the seed that gives the VM its name,
-// keys and network at boot (templates/qemu/kubelab-seed).
+// One QEMU VM: its folder (qcow2 overlay, seed disk, serial log, pid file), the accelerator choice
+// and the QEMU command line (pure functions, unit-tested to the exact string), and the seed that
+// gives the VM its name, keys and network at boot: templates/qemu/kubelab-seed for the locally
+// built image, a cloud-init NoCloud ISO (nocloud.ts) for cloud images.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { host } from '../../host/exec.ts'
+import type { QemuAccel } from '../../config/schema.ts'
 import { socketPath } from '../common/forward.ts'
+import { hostsFile } from './nocloud.ts'
 
 export interface VmPaths {
   dir: string
   disk: string
   seedDir: string
   seed: string
+  /** cloud images: the NoCloud seed's files and its ISO. */
+  cidataDir: string
+  cidata: string
+  /** Disk-booted VMs: SeaBIOS's serial console port (fw_cfg etc/sercon-port, 2 bytes little-endian). */
+  sercon: string
   serial: string
   pidFile: string
   sshSocket: string
@@ -26,6 +34,9 @@ export function vmPaths(stateDir: string, name: string): VmPaths {
     disk: path.join(dir, 'disk.qcow2'),
     seedDir: path.join(dir, 'seed'),
     seed: path.join(dir, 'seed.img'),
+    cidataDir: path.join(dir, 'cidata'),
+    cidata: path.join(dir, 'cidata.iso'),
+    sercon: path.join(dir, 'sercon-port'),
     serial: path.join(dir, 'serial.log'),
     pidFile: path.join(dir, 'qemu.pid'),
     sshSocket: socketPath(dir, 'ssh'),
@@ -39,6 +50,18 @@ export function macFor(name: string): string {
   return `52:54:00:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}`
 }
 
+export type Accel = 'kvm' | 'hvf' | 'tcg'
+
+/**
+ * The accelerator: what the config asks for, else (auto) HVF on macOS, KVM where usable, TCG
+ * otherwise. Whether the asked-for one works is preflight's business.
+ */
+export function chooseAccel(wanted: QemuAccel, host: { platform: NodeJS.Platform; kvmUsable: boolean }): Accel {
+  if (wanted !== 'auto') return wanted
+  if (host.platform === 'darwin') return 'hvf'
+  return host.kvmUsable ? 'kvm' : 'tcg'
+}
+
 export type VmNet =
   /** Root: a tap device on the lab bridge (inside the lab namespace). */
   | { mode: 'tap'; tap: string; mac: string }
@@ -50,11 +73,15 @@ export type VmNet =
 
 export interface VmSpec {
   name: string
-  accel: 'kvm' | 'tcg'
+  accel: Accel
   cpus: number
   memoryMiB: number
-  kernel: string
-  initrd: string
+  /** Direct kernel boot (the locally built image). Without: the disk's own bootloader (cloud images). */
+  kernel?: string
+  initrd?: string
+  /** Disk boot: a file holding SeaBIOS's serial console port, so BIOS and bootloader messages
+   * ("not a bootable disk", GRUB errors) reach the serial log too. */
+  sercon?: string
   disk: string
   seed: string
   serialLog: string
@@ -64,7 +91,12 @@ export interface VmSpec {
 
 /** The QEMU command line (argv without the program). */
 export function qemuArgv(s: VmSpec): string[] {
-  const accel = s.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max']
+  const accel = s.accel === 'tcg' ? ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'] : ['-accel', s.accel, '-cpu', 'host']
+  const boot = s.kernel
+    ? ['-kernel', s.kernel, '-initrd', s.initrd ?? '', '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=${s.name}`,
+        '-drive', `file=${s.disk},if=virtio,format=qcow2,cache=unsafe,discard=unmap`]
+    : [...(s.sercon ? ['-fw_cfg', `name=etc/sercon-port,file=${s.sercon}`] : []),
+        '-drive', `file=${s.disk},if=none,id=disk0,format=qcow2,cache=unsafe,discard=unmap`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=0']
   const netdev = s.net.mode === 'tap'
     ? `tap,id=n0,ifname=${s.net.tap},script=no,downscript=no`
     : `user,id=n0,${s.net.hostfwd.map((f) => `hostfwd=tcp:127.0.0.1:${f.port}-:${f.guest}`).join(',')}`
@@ -74,9 +106,7 @@ export function qemuArgv(s: VmSpec): string[] {
     '-smp', String(s.cpus), '-m', String(s.memoryMiB),
     '-nodefaults', '-display', 'none',
     '-serial', `file:${s.serialLog}`,
-    '-kernel', s.kernel, '-initrd', s.initrd,
-    '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=${s.name}`,
-    '-drive', `file=${s.disk},if=virtio,format=qcow2,cache=unsafe,discard=unmap`,
+    ...boot,
     '-drive', `file=${s.seed},if=virtio,format=raw,readonly=on`,
     '-netdev', netdev, '-device', `virtio-net-pci,netdev=n0,mac=${s.net.mac}`,
     ...(s.net.mode === 'user'
@@ -109,7 +139,7 @@ export async function writeSeed(p: VmPaths, f: SeedFiles): Promise<void> {
   mkdirSync(p.seedDir, { recursive: true })
   const put = (name: string, text: string) => writeFileSync(path.join(p.seedDir, name), text)
   put('hostname', `${f.name}\n`)
-  put('hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${Object.entries(f.hosts).map(([n, a]) => `${a}\t${n}`).join('\n')}\n`)
+  put('hosts', hostsFile(f.hosts))
   put('resolv.conf', `nameserver ${f.resolver}\noptions timeout:1 attempts:1\n`)
   put('machine-id', `${machineId(p)}\n`)
   put('authorized_keys', `${f.authorizedKey.trim()}\n`)
@@ -125,6 +155,13 @@ function machineId(p: VmPaths): string {
   const file = path.join(p.dir, 'machine-id')
   if (!existsSync(file)) writeFileSync(file, randomBytes(16).toString('hex'))
   return readFileSync(file, 'utf8').trim()
+}
+
+/** The sercon-port file: the first serial port, 0x3f8, as SeaBIOS reads an integer from fw_cfg. */
+export function writeSerconPort(p: VmPaths): void {
+  const b = Buffer.alloc(2)
+  b.writeUInt16LE(0x3f8)
+  writeFileSync(p.sercon, b)
 }
 
 export async function ensureOverlayDisk(base: string, p: VmPaths): Promise<void> {

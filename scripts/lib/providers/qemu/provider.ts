@@ -2,28 +2,40 @@
 // As root, each VM's tap sits on the lab bridge inside kubelab's lab namespace and QEMU runs in
 // that namespace; kubelab reaches sshd through a UNIX-socket forwarder there. Without root (a
 // laptop user), QEMU user-mode networking forwards sshd to a 127.0.0.1 port.
+// The disk is the locally built Debian image (direct kernel boot, kubelab's seed unit) or, with
+// provider.qemu.image, an official cloud image by URL + sha256 that boots with its own bootloader
+// and is configured by cloud-init from a NoCloud seed. HVF on macOS, KVM where usable, else TCG.
 
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { NodeSpec } from '../../config/types.ts'
-import { MachineError, PreflightError, type PreflightCheck } from '../../errors.ts'
+import { MachineError, type PreflightCheck } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
 import { inConfigOrder, madeMachine, waitBooted, waitForSsh } from '../common/boot.ts'
 import { ensureClusterKey, ensureHostKey } from '../common/keys.ts'
 import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../common/forward.ts'
 import { freePort, logTail, processMatches, spawnDetached, stopProcess } from '../common/process.ts'
 import { StateStore, type MachineRecord } from '../common/state.ts'
+import { runnerFor } from '../../remote/machine.ts'
 import { probeKvm } from '../kvm.ts'
 import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
 import type { Machine, Provider, ProviderContext } from '../types.ts'
-import { diskPaths, ensureQemuDisk } from './image.ts'
-import { ensureOverlayDisk, macFor, networkScript, qemuArgv, readPid, vmPaths, writeSeed, type VmNet, type VmPaths } from './machine.ts'
+import { ensureCloudImage, ensureCloudOverlay, type CloudImage } from './cloud-image.ts'
+import { diskPaths, ensureQemuDisk, type QemuDisk } from './image.ts'
+import { chooseAccel, ensureOverlayDisk, macFor, writeSerconPort, networkScript, qemuArgv, readPid, vmPaths, writeSeed, type Accel, type VmNet, type VmPaths } from './machine.ts'
+import { writeNocloudSeed, type NicConfig } from './nocloud.ts'
 
-/** Under TCG a VM boots in 20-25 s alone and 65-95 s three at once on 2 cores. KUBELAB_BOOT_TIMEOUT (s) overrides. */
-const BOOT_DEADLINE_MS = process.env.KUBELAB_BOOT_TIMEOUT
-  ? { kvm: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000, tcg: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000 }
-  : { kvm: 90_000, tcg: 300_000 }
+/**
+ * Under TCG the local image boots in 20-25 s alone and 65-95 s three at once on 2 cores; a cloud
+ * image with cloud-init takes longer. KUBELAB_BOOT_TIMEOUT (s) overrides.
+ */
+const BOOT_DEADLINE_MS: Record<Accel, number> = process.env.KUBELAB_BOOT_TIMEOUT
+  ? { kvm: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000, hvf: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000, tcg: Number(process.env.KUBELAB_BOOT_TIMEOUT) * 1000 }
+  : { kvm: 90_000, hvf: 90_000, tcg: 300_000 }
+
+/** What a VM boots: the locally built disk (kernel + initrd beside it), or a verified cloud image. */
+type BootImage = { kind: 'local'; disk: QemuDisk } | { kind: 'cloud'; image: CloudImage }
 const LAN_HUB = fileURLToPath(new URL('./lan-hub.mjs', import.meta.url))
 
 async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
@@ -40,7 +52,7 @@ const SLIRP = { address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3' }
 export class QemuProvider implements Provider {
   readonly type = 'qemu' as const
   readonly rootless: boolean
-  readonly accel: 'kvm' | 'tcg'
+  readonly accel: Accel
   private readonly state: StateStore
   private readonly names: ReturnType<typeof labNames>
 
@@ -49,7 +61,7 @@ export class QemuProvider implements Provider {
     this.names = labNames(ctx.config.name)
     this.rootless = options.rootless ?? process.getuid?.() !== 0
     const wanted = ctx.config.provider.qemu.accel
-    this.accel = wanted === 'tcg' ? 'tcg' : wanted === 'kvm' || probeKvm().usable ? 'kvm' : 'tcg'
+    this.accel = chooseAccel(wanted, { platform: process.platform, kvmUsable: wanted === 'auto' && process.platform !== 'darwin' && probeKvm().usable })
   }
 
   private paths(node: string): VmPaths {
@@ -59,20 +71,25 @@ export class QemuProvider implements Provider {
   async preflight(): Promise<PreflightCheck[]> {
     const checks: PreflightCheck[] = []
     const add = (name: string, ok: boolean, detail: string, fix: string) => checks.push({ name, ok, detail, ...(ok ? {} : { fix }) })
+    const cloud = this.ctx.config.provider.qemu.image
     const tools: [string, string][] = [['qemu-system-x86_64', 'qemu-system-x86'], ['qemu-img', 'qemu-utils'], ['mkfs.ext4', 'e2fsprogs'], ['ssh-keygen', 'openssh-client']]
-    if (!this.rootless) tools.push(['ip', 'iproute2'], ['socat', 'socat'], ['debootstrap', 'debootstrap'])
+    if (cloud) tools.push(['genisoimage', 'genisoimage'])
+    if (!this.rootless) tools.push(['ip', 'iproute2'], ['socat', 'socat'], ...(cloud ? [] : [['debootstrap', 'debootstrap'] as [string, string]]))
     for (const [tool, pkg] of tools) {
       const ok = await hostOk`command -v ${tool}`
       add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`)
     }
     const kvm = probeKvm()
     const wanted = this.ctx.config.provider.qemu.accel
-    if (wanted === 'kvm' || wanted === 'hvf') {
-      add('accelerator', wanted === 'kvm' && kvm.usable, wanted === 'hvf' ? 'HVF exists only on macOS' : kvm.reason, 'set provider.qemu.accel: auto (TCG when KVM is missing)')
+    if (this.accel === 'hvf') {
+      const ok = process.platform === 'darwin' && (await hostOk`test "$(sysctl -n kern.hv_support)" = 1`)
+      add('accelerator', ok, process.platform !== 'darwin' ? 'HVF exists only on macOS' : ok ? 'HVF' : 'kern.hv_support is not 1 (no Hypervisor.framework)', 'set provider.qemu.accel: tcg')
+    } else if (wanted === 'kvm') {
+      add('accelerator', kvm.usable, kvm.reason, 'set provider.qemu.accel: auto (TCG when KVM is missing)')
     } else {
       add('accelerator', true, this.accel === 'kvm' ? 'KVM' : `TCG software emulation (${kvm.reason}): 4-10x slower than KVM`, '')
     }
-    if (this.rootless && !existsSync(diskPaths(this.ctx.cacheDir).base)) {
+    if (!cloud && this.rootless && !existsSync(diskPaths(this.ctx.cacheDir).base)) {
       add('base image', false, `no base disk in ${diskPaths(this.ctx.cacheDir).dir}; building it needs root (debootstrap)`,
         'build it once as root with the same KUBELAB_CACHE (sudo -E npx kubelab up --machines-only), or set provider.qemu.image')
     }
@@ -81,12 +98,16 @@ export class QemuProvider implements Provider {
 
   async ensure(nodes: readonly NodeSpec[]): Promise<Machine[]> {
     const { config, progress } = this.ctx
-    if (config.provider.qemu.image) {
-      throw new PreflightError('this host', [{ name: 'provider.qemu.image', ok: false, detail: 'cloud images by URL are not supported yet', fix: 'remove provider.qemu.image to use the locally built image' }])
-    }
-    const disk = this.rootless
-      ? diskPaths(this.ctx.cacheDir)
-      : await ensureQemuDisk(this.ctx.cacheDir, { ...(config.provider.debianMirror ? { mirror: config.provider.debianMirror } : {}), progress })
+    // The image first: a refused download (sha256 mismatch) leaves no lab and no VM behind.
+    const image = config.provider.qemu.image
+    const boot: BootImage = image
+      ? { kind: 'cloud', image: await ensureCloudImage(this.ctx.cacheDir, image, { progress }) }
+      : {
+          kind: 'local',
+          disk: this.rootless
+            ? diskPaths(this.ctx.cacheDir)
+            : await ensureQemuDisk(this.ctx.cacheDir, { ...(config.provider.debianMirror ? { mirror: config.provider.debianMirror } : {}), progress }),
+        }
     const key = await ensureClusterKey(this.ctx.stateDir)
     if (this.rootless) await this.ensureLanHub()
     else await ensureLab(this.names.lab, `${config.provider.gateway}/${config.provider.network.split('/')[1]}`)
@@ -95,13 +116,40 @@ export class QemuProvider implements Provider {
     const toStart = nodes.filter((n) => !this.running(n.name, this.record(n.name)))
     if (toStart.length && this.accel === 'tcg') progress.warn('QEMU runs under TCG (no usable KVM): VMs are 4-10x slower than with KVM')
     await Promise.all(toStart.map(async (node) => {
-      await this.start(node, disk, key.publicKey, hosts)
+      await this.start(node, boot, key.publicKey, hosts)
       started.push(node.name)
     }))
     const machines = await this.list()
-    await Promise.all(machines.filter((m) => started.includes(m.name)).map((m) =>
-      waitBooted(m, this.ctx.stateDir, progress, BOOT_DEADLINE_MS[this.accel], () => logTail(this.paths(m.name).serial))))
+    await Promise.all(machines.filter((m) => started.includes(m.name)).map(async (m) => {
+      const tail = () => logTail(this.paths(m.name).serial)
+      await waitBooted(m, this.ctx.stateDir, progress, BOOT_DEADLINE_MS[this.accel], tail)
+      if (boot.kind === 'cloud') await this.waitCloudInit(m, tail)
+    }))
     return machines
+  }
+
+  /**
+   * Cloud images: cloud-init has finished, where the image has it. Finished with errors is a
+   * warning (SSH with the cluster key and the pinned host key already works, so the seed applied);
+   * not finishing in time is a MachineError with the console tail.
+   */
+  private async waitCloudInit(m: Machine, tail: () => string[]): Promise<void> {
+    const deadlineMs = BOOT_DEADLINE_MS[this.accel]
+    const runner = await runnerFor(m, this.ctx.stateDir, { progress: this.ctx.progress, connect: { deadlineMs } })
+    try {
+      const r = await runner.$({ nothrow: true, timeoutMs: deadlineMs })`command -v cloud-init >/dev/null || exit 0; cloud-init status --wait --long`
+      // 0: done; 1: error, 2: recoverable errors (cloud-init >= 23.4), both with a status line.
+      const summary = (r.stdout + r.stderr).trim().split('\n').filter(Boolean).slice(0, 6).join(' | ')
+      if (r.exitCode === 0) return
+      if ((r.exitCode === 1 || r.exitCode === 2) && /^status: /m.test(r.stdout)) {
+        this.ctx.progress.warn(`${m.name}: cloud-init finished with errors (${summary}); see /var/log/cloud-init.log on the node`)
+        return
+      }
+      throw new MachineError(m.name, `cloud-init did not finish: ${summary || `exit ${r.exitCode}`}`, tail(),
+        { hint: 'its logs on the node: /var/log/cloud-init.log, /var/log/cloud-init-output.log' })
+    } finally {
+      runner.close()
+    }
   }
 
   private lanSocket(): string {
@@ -129,14 +177,28 @@ export class QemuProvider implements Provider {
     return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role))
   }
 
-  private async start(node: NodeSpec, disk: { base: string; kernel: string; initrd: string }, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
+  private async start(node: NodeSpec, boot: BootImage, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
     const { config } = this.ctx
     const p = this.paths(node.name)
     const prev = this.record(node.name)
     await this.stopProcesses(node.name, prev)
     mkdirSync(p.dir, { recursive: true })
-    await ensureOverlayDisk(disk.base, p)
+    if (boot.kind === 'cloud') {
+      await ensureCloudOverlay(boot.image, p.disk)
+      writeSerconPort(p)
+    } else {
+      await ensureOverlayDisk(boot.disk.base, p)
+    }
     const fingerprint = await ensureHostKey(p.hostKey, node.name)
+    /** Cloud images: the same name, keys, hosts and addresses, as a cloud-init NoCloud seed. */
+    const cloudSeed = (nics: NicConfig[]) => writeNocloudSeed(p.cidataDir, p.cidata, {
+      instanceId: `kubelab-${config.name}-${node.name}`,
+      hostname: node.name,
+      authorizedKey,
+      hostKey: { private: readFileSync(p.hostKey, 'utf8'), public: readFileSync(`${p.hostKey}.pub`, 'utf8') },
+      hosts,
+      nics,
+    }).then(() => chmodSync(p.cidata, 0o600))
     const prefix = config.provider.network.split('/')[1]
     const sshPort = await freePort(prev?.forwards.ssh)
     const apiPort = this.rootless && node.role === 'control-plane' ? await freePort(prev?.forwards.apiserver) : undefined
@@ -144,19 +206,31 @@ export class QemuProvider implements Provider {
     if (this.rootless) {
       const hostfwd = { ssh: sshPort, ...(apiPort ? { apiserver: apiPort } : {}) }
       net = { mode: 'user', hostfwd: Object.entries(hostfwd).map(([name, port]) => ({ port, guest: name === 'ssh' ? 22 : 6443 })), mac: macFor(node.name), lan: { socket: this.lanSocket(), mac: macFor(`${node.name}/lan`) } }
-      await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolver: SLIRP.dns })
+      if (boot.kind === 'cloud') {
+        await cloudSeed([
+          { name: 'eth0', mac: net.mac, addresses: [SLIRP.address], gateway: SLIRP.gateway, nameservers: [SLIRP.dns] },
+          { name: 'eth1', mac: net.lan.mac, addresses: [`${node.address}/${prefix}`] },
+        ])
+      } else {
+        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolver: SLIRP.dns })
+      }
     } else {
       const tap = vethName(node.name)
       if (!(await hostOk`ip -n ${this.names.lab} link show ${tap}`)) await host`ip -n ${this.names.lab} tuntap add dev ${tap} mode tap`
       await host`ip -n ${this.names.lab} link set ${tap} master ${BRIDGE} up`
       net = { mode: 'tap', tap, mac: macFor(node.name) }
-      await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(`${node.address}/${prefix}`, config.provider.gateway), resolver: config.provider.gateway })
+      if (boot.kind === 'cloud') {
+        await cloudSeed([{ name: 'eth0', mac: net.mac, addresses: [`${node.address}/${prefix}`], gateway: config.provider.gateway, nameservers: [config.provider.gateway] }])
+      } else {
+        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(`${node.address}/${prefix}`, config.provider.gateway), resolver: config.provider.gateway })
+      }
     }
     rmSync(p.serial, { force: true })
     rmSync(p.pidFile, { force: true })
     const argv = qemuArgv({
-      name: node.name, accel: this.accel, cpus: node.cpus, memoryMiB: node.memoryMiB, kernel: disk.kernel, initrd: disk.initrd,
-      disk: p.disk, seed: p.seed, serialLog: p.serial, pidFile: p.pidFile, net,
+      name: node.name, accel: this.accel, cpus: node.cpus, memoryMiB: node.memoryMiB,
+      ...(boot.kind === 'local' ? { kernel: boot.disk.kernel, initrd: boot.disk.initrd } : { sercon: p.sercon }),
+      disk: p.disk, seed: boot.kind === 'cloud' ? p.cidata : p.seed, serialLog: p.serial, pidFile: p.pidFile, net,
     })
     // -daemonize: QEMU returns once the VM runs; errors before that come back here.
     try {

@@ -1,0 +1,3 @@
+module kubelab.invalid/images/probe
+
+go 1.22

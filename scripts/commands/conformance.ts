@@ -1,0 +1,63 @@
+// `kubelab conformance [--mode quick|lite|certified] [--focus RE] [--junit FILE] [-o DIR]`: the
+// upstream conformance tests (e2e.test, built from Go modules on first use) against the cluster,
+// run inside its lab network namespace. DIR gets e2e.log and junit_01.xml; --json prints a summary.
+
+import { copyFileSync, existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { cacheDir } from '../lib/artifacts/cache.ts'
+import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
+import { UsageError } from '../lib/errors.ts'
+import { defaultTimeout, e2eArgs, parseMode, selection, summarizeJunit, type JunitSummary } from '../lib/conformance/modes.ts'
+import { ensureE2eBinaries, runE2e } from '../lib/conformance/run.ts'
+import { printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openCluster } from './machines.ts'
+
+export async function conformanceCommand(ctx: CommandContext, args: string[], flags: CommandFlags): Promise<number> {
+  if (args.length) throw new UsageError(`conformance takes no arguments, got: ${args.join(' ')}`, { hint: 'kubelab conformance --mode quick|lite|certified [--focus RE]' })
+  const mode = parseMode(flags.mode)
+  const sel = selection(mode, flags.focus)
+  const { config, provider, stateDir } = openCluster(ctx)
+  const cp = (await provider.list()).find((m) => m.role === 'control-plane')
+  if (!cp || cp.state !== 'running') throw new UsageError(`the control plane of "${config.name}" is not running; run: npx kubelab up`)
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  const dir = path.resolve(flags.output ?? `kubelab-conformance-${config.name}-${stamp}`)
+
+  const { e2e } = await ensureE2eBinaries(config.kubernetes.version, { cache: cacheDir(ctx.env), progress: ctx.progress })
+  const kubectl = (await resolveArtifacts(config, { progress: ctx.progress })).find((a) => a.file === 'kubectl')?.path
+  const timeout = defaultTimeout(mode, flags.focus !== undefined)
+  const started = Date.now()
+  const run = await ctx.progress.step(`Running conformance (${flags.focus !== undefined ? `focus ${flags.focus}` : mode}) against ${config.name}`,
+    () => runE2e({
+      config, stateDir, controlPlane: cp, e2e, logFile: path.join(dir, 'e2e.log'), progress: ctx.progress,
+      args: (kubeconfig) => e2eArgs({ kubeconfig, reportDir: dir, selection: sel, timeout, ...(kubectl ? { kubectl } : {}) }),
+    }),
+    (r) => `exit ${r.exitCode}`)
+  const junit = path.join(dir, 'junit_01.xml')
+  let summary: JunitSummary | undefined
+  if (existsSync(junit)) {
+    summary = summarizeJunit(readFileSync(junit, 'utf8'))
+    if (flags.junit) copyFileSync(junit, path.resolve(flags.junit))
+  } else {
+    ctx.progress.warn(`e2e.test wrote no ${junit}; its output is in ${path.join(dir, 'e2e.log')}`)
+  }
+  const result = {
+    ok: run.exitCode === 0,
+    mode,
+    focus: sel.focus,
+    exitCode: run.exitCode,
+    durationMs: Date.now() - started,
+    where: run.where,
+    dir,
+    junit: existsSync(junit) ? junit : null,
+    ...(summary ? { passed: summary.passed, failed: summary.failed, skipped: summary.skipped } : {}),
+  }
+  if (ctx.options.json) printJson(ctx, result)
+  else {
+    if (summary) {
+      for (const t of summary.passed) ctx.out(`PASS ${t}`)
+      for (const t of summary.failed) ctx.out(`FAIL ${t}`)
+    }
+    ctx.out(`${result.ok ? 'conformance passed' : `conformance failed (e2e.test exit ${run.exitCode})`}: ${summary ? `${summary.passed.length} passed, ${summary.failed.length} failed` : 'no report'}; log and report in ${dir}`)
+  }
+  return result.ok ? 0 : 1
+}

@@ -1,0 +1,182 @@
+// CoreDNS, the cluster DNS addon, as data: ServiceAccount, ClusterRole + Binding (list/watch of
+// what the kubernetes plugin reads), the Corefile ConfigMap, the Deployment (local image, never
+// pulled) and the `kube-dns` Service at the config's dnsServiceIP (kubelet's clusterDNS).
+//
+// The lab has no upstream DNS (no internet; a node's /etc/resolv.conf may name nothing usable), so
+// the Corefile has no `forward` (nothing to forward to) and hence no `loop` plugin (which exists to
+// catch forwarding back to itself and would crash-loop on a self-referencing resolv.conf). CoreDNS
+// is authoritative for the cluster domain and the reverse zones; every other name is answered
+// NXDOMAIN at once by a catch-all `.` server block, so lookups fail fast instead of timing out.
+
+import { createHash } from 'node:crypto'
+import { stringify } from 'yaml'
+
+export interface CorednsParams {
+  /** e.g. kubelab.local/coredns:v1.14.7 (imported on every node). */
+  readonly image: string
+  readonly dnsServiceIP: string
+  readonly clusterDomain: string
+  readonly replicas: number
+}
+
+export const COREDNS_NAMESPACE = 'kube-system'
+/** Annotation carrying the sha256 of the manifest without it, on every object (the step's check). */
+export const MANIFEST_ANNOTATION = 'kubelab.io/manifest-sha256'
+const CLUSTER_ROLE = 'system:coredns'
+const LABELS = { 'k8s-app': 'kube-dns' }
+
+export function corefile(clusterDomain: string): string {
+  return [
+    `${clusterDomain}:53 in-addr.arpa:53 ip6.arpa:53 {`,
+    '    errors',
+    '    health {',
+    '        lameduck 5s',
+    '    }',
+    '    ready',
+    `    kubernetes ${clusterDomain} in-addr.arpa ip6.arpa {`,
+    '        pods insecure',
+    '        ttl 30',
+    '    }',
+    '    prometheus :9153',
+    '    cache 30',
+    '    loadbalance',
+    '    reload',
+    '}',
+    '# No upstream resolver in the lab: every other name is NXDOMAIN, answered at once.',
+    '.:53 {',
+    '    errors',
+    '    prometheus :9153',
+    '    template ANY ANY {',
+    '        rcode NXDOMAIN',
+    '    }',
+    '}',
+    '',
+  ].join('\n')
+}
+
+type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: unknown }
+
+/** The addon's objects, in apply order, without the manifest annotation. */
+export function corednsObjects(p: CorednsParams): Doc[] {
+  const ns = COREDNS_NAMESPACE
+  const file = corefile(p.clusterDomain)
+  const corefileHash = createHash('sha256').update(file).digest('hex')
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'coredns', namespace: ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: CLUSTER_ROLE },
+      rules: [
+        { apiGroups: [''], resources: ['services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: CLUSTER_ROLE },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CLUSTER_ROLE },
+      subjects: [{ kind: 'ServiceAccount', name: 'coredns', namespace: ns }],
+    },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'coredns', namespace: ns }, data: { Corefile: file } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'coredns', namespace: ns, labels: LABELS },
+      spec: {
+        replicas: p.replicas,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+        selector: { matchLabels: LABELS },
+        template: {
+          // A Corefile change rolls the pods (the reload plugin would too, but only after the
+          // kubelet's ConfigMap sync).
+          metadata: { labels: LABELS, annotations: { 'kubelab.io/corefile-sha256': corefileHash } },
+          spec: {
+            serviceAccountName: 'coredns',
+            priorityClassName: 'system-cluster-critical',
+            // The node's resolv.conf, not the cluster DNS itself.
+            dnsPolicy: 'Default',
+            nodeSelector: { 'kubernetes.io/os': 'linux' },
+            tolerations: [
+              { key: 'CriticalAddonsOnly', operator: 'Exists' },
+              { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' },
+            ],
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [{
+                  weight: 100,
+                  podAffinityTerm: { labelSelector: { matchLabels: LABELS }, topologyKey: 'kubernetes.io/hostname' },
+                }],
+              },
+            },
+            containers: [{
+              name: 'coredns',
+              image: p.image,
+              // Imported on every node by runtime:images; there is no registry to pull from.
+              imagePullPolicy: 'IfNotPresent',
+              args: ['-conf', '/etc/coredns/Corefile'],
+              ports: [
+                { name: 'dns', containerPort: 53, protocol: 'UDP' },
+                { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
+                { name: 'metrics', containerPort: 9153, protocol: 'TCP' },
+              ],
+              resources: { requests: { cpu: '50m', memory: '40Mi' }, limits: { memory: '170Mi' } },
+              volumeMounts: [{ name: 'config-volume', mountPath: '/etc/coredns', readOnly: true }],
+              livenessProbe: {
+                httpGet: { path: '/health', port: 8080, scheme: 'HTTP' },
+                initialDelaySeconds: 60, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 5,
+              },
+              readinessProbe: { httpGet: { path: '/ready', port: 8181, scheme: 'HTTP' }, periodSeconds: 2 },
+              // Root in the image (no file capabilities in our layer), but only port binding allowed.
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
+                readOnlyRootFilesystem: true,
+              },
+            }],
+            volumes: [{ name: 'config-volume', configMap: { name: 'coredns', items: [{ key: 'Corefile', path: 'Corefile' }] } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'kube-dns', namespace: ns,
+        labels: { ...LABELS, 'kubernetes.io/name': 'CoreDNS' },
+        annotations: { 'prometheus.io/port': '9153', 'prometheus.io/scrape': 'true' },
+      },
+      spec: {
+        selector: LABELS,
+        clusterIP: p.dnsServiceIP,
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+          { name: 'metrics', port: 9153, protocol: 'TCP' },
+        ],
+      },
+    },
+  ]
+}
+
+export interface CorednsManifest {
+  /** Multi-document YAML, every object annotated with `sha256`. */
+  readonly yaml: string
+  /** sha256 of the objects without the annotation: what `addons:coredns` records and compares. */
+  readonly sha256: string
+  /** `kind/name` of every object, for one `kubectl get`. */
+  readonly objects: readonly string[]
+}
+
+export function corednsManifest(p: CorednsParams): CorednsManifest {
+  const docs = corednsObjects(p)
+  const sha256 = createHash('sha256').update(JSON.stringify(docs)).digest('hex')
+  const annotated = docs.map((d) => ({ ...d, metadata: { ...d.metadata, annotations: { ...d.metadata.annotations, [MANIFEST_ANNOTATION]: sha256 } } }))
+  return {
+    yaml: annotated.map((d) => stringify(d, { lineWidth: 0 })).join('---\n'),
+    sha256,
+    objects: docs.map((d) => `${d.kind.toLowerCase()}/${d.metadata.name}`),
+  }
+}

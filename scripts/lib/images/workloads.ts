@@ -1,0 +1,160 @@
+// The workload images every node imports locally, so pods run with no registry at all:
+//
+//  - testbox (TESTBOX_IMAGE): Debian's busybox-static (`apt-get download`, unpacked with
+//    `dpkg-deb -x`, never installed on the host) with applet symlinks in /bin, plus kubelab's
+//    probe program (images/probe: serve / get / hog). Entrypoint `/bin/probe serve`.
+//  - coredns (COREDNS_IMAGE): the coredns binary artifact (built or fetched like every other
+//    binary, version from the versions lock), entrypoint `/coredns`.
+//
+// The testbox tag is a hash of its recipe (probe source, applets, image config), so it is a
+// constant callers can import; the busybox .deb is fetched once into the cache and kept, and the
+// cached image tar is keyed by recipe + .deb hash. What nodes compare is the manifest digest
+// (runtime:images), so a different .deb under the same tag is still re-imported.
+
+import { createHash } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Artifact } from '../artifacts/resolve.ts'
+import { DEFAULT_LOCK_FILE, loadLock, minorFor } from '../artifacts/lock.ts'
+import { writeOciImage, type ImageFile, type OciImageSpec } from '../artifacts/oci.ts'
+import { host } from '../host/exec.ts'
+import type { Progress } from '../log/progress.ts'
+import { DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
+import type { LocalImage } from './sandbox.ts'
+
+const PROBE_SOURCE = fileURLToPath(new URL('../../../images/probe/', import.meta.url))
+const BUILD = fileURLToPath(new URL('../artifacts/build/build.sh', import.meta.url))
+
+/** The Debian package whose /bin/busybox the testbox image carries. */
+export const BUSYBOX_PACKAGE = 'busybox-static'
+
+/** Busybox applets linked in /bin (each must be in `busybox --list`; the integration test checks). */
+export const TESTBOX_APPLETS: readonly string[] = [
+  'sh', 'ls', 'cat', 'echo', 'sleep', 'wget', 'nslookup', 'dd', 'head', 'tail', 'hostname', 'env',
+  'ip', 'ps', 'kill', 'mkdir', 'grep',
+  // Small extras tests tend to want.
+  'true', 'false', 'test', 'printf', 'wc', 'sed', 'awk', 'cut', 'tr', 'sort', 'date', 'rm', 'touch',
+  'cp', 'mv', 'ln', 'chmod', 'id', 'uname', 'df', 'free', 'nc', 'ping', 'timeout', 'seq', 'stat', 'which',
+]
+
+const TESTBOX_ENV = ['PATH=/bin', 'HOME=/root']
+const TESTBOX_ENTRYPOINT = ['/bin/probe', 'serve']
+
+/** The testbox image's content given the two binaries: /bin/busybox, applet links, /bin/probe. */
+export function testboxSpec(ref: string, busybox: string, probe: string): OciImageSpec {
+  const files: ImageFile[] = [
+    { path: 'bin/busybox', source: busybox, mode: 0o755 },
+    { path: 'bin/probe', source: probe, mode: 0o755 },
+    ...TESTBOX_APPLETS.map((a) => ({ path: `bin/${a}`, symlink: 'busybox' })),
+  ]
+  return { ref, files, entrypoint: TESTBOX_ENTRYPOINT, env: TESTBOX_ENV }
+}
+
+function recipeHash(): string {
+  const h = createHash('sha256')
+  for (const f of ['main.go', 'go.mod']) h.update(f).update(readFileSync(path.join(PROBE_SOURCE, f)))
+  h.update(JSON.stringify({ BUSYBOX_PACKAGE, TESTBOX_APPLETS, TESTBOX_ENV, TESTBOX_ENTRYPOINT }))
+  return h.digest('hex').slice(0, 12)
+}
+
+/** `kubelab.local/testbox:<recipe-hash12>`: the reference pods use (imagePullPolicy IfNotPresent or Never). */
+export const TESTBOX_IMAGE = `kubelab.local/testbox:${recipeHash()}`
+
+export function corednsImageRef(version: string): string {
+  return `kubelab.local/coredns:${version}`
+}
+
+/** The CoreDNS image for the default Kubernetes version (the lock's coredns version). */
+export const COREDNS_IMAGE = corednsImageRef(
+  minorFor(loadLock(DEFAULT_LOCK_FILE), DEFAULT_KUBERNETES_VERSION).components.find((c) => c.name === 'coredns')?.version ?? 'unknown',
+)
+
+/** The coredns binary among the resolved artifacts (present when addons.coredns is on). */
+export function corednsArtifact(artifacts: readonly Artifact[]): Artifact | undefined {
+  return artifacts.find((a) => a.component === 'coredns' && a.file === 'coredns')
+}
+
+const sha256Of = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
+
+/** The image cached at `tar` (with its `.json` LocalImage beside it), if both exist. */
+function cached(tar: string): LocalImage | undefined {
+  const meta = `${tar}.json`
+  return existsSync(tar) && existsSync(meta) ? JSON.parse(readFileSync(meta, 'utf8')) as LocalImage : undefined
+}
+
+/** Writes the image to `tar` (atomically), then its `.json` LocalImage beside it. */
+async function writeImage(tar: string, s: OciImageSpec): Promise<LocalImage> {
+  await mkdir(path.dirname(tar), { recursive: true })
+  const result = await writeOciImage(s, `${tar}.partial`)
+  await rename(`${tar}.partial`, tar)
+  const image: LocalImage = { ref: s.ref, tar, sha256: sha256Of(tar), digest: result.manifest.digest }
+  writeFileSync(`${tar}.json`, JSON.stringify(image, null, 2))
+  return image
+}
+
+/** The busybox-static .deb in `<cache>/debs` (downloaded once from the host's apt sources). */
+async function busyboxDeb(cacheDir: string): Promise<string> {
+  const dir = path.join(cacheDir, 'debs')
+  const find = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${BUSYBOX_PACKAGE}_`) && f.endsWith('.deb')).sort() : [])
+  if (find().length === 0) {
+    await mkdir(dir, { recursive: true })
+    const tmp = await mkdtemp(path.join(dir, '.download-'))
+    try {
+      // `apt-get download` writes into the working directory; as root it warns that it runs unsandboxed.
+      await host`cd ${tmp} && apt-get download -q ${BUSYBOX_PACKAGE}`
+      for (const f of readdirSync(tmp).filter((x) => x.endsWith('.deb'))) await rename(path.join(tmp, f), path.join(dir, f))
+    } finally {
+      await rm(tmp, { recursive: true, force: true })
+    }
+  }
+  const found = find()
+  if (found.length === 0) throw new Error(`apt-get download ${BUSYBOX_PACKAGE} left no .deb in ${dir}`)
+  return path.join(dir, found[found.length - 1]!)
+}
+
+/** /bin/busybox unpacked from the .deb (not installed: busybox-static conflicts with busybox). */
+async function busyboxBinary(cacheDir: string, deb: string): Promise<string> {
+  const out = path.join(cacheDir, 'build', `${BUSYBOX_PACKAGE}-${sha256Of(deb).slice(0, 12)}`)
+  const bin = path.join(out, 'bin', 'busybox')
+  if (existsSync(bin)) return bin
+  await rm(`${out}.partial`, { recursive: true, force: true })
+  await mkdir(path.dirname(out), { recursive: true })
+  await host`dpkg-deb -x ${deb} ${out}.partial`
+  await rm(out, { recursive: true, force: true })
+  await rename(`${out}.partial`, out)
+  return bin
+}
+
+async function probeBinary(cacheDir: string, key: string): Promise<string> {
+  const out = path.join(cacheDir, 'build', `probe-${key}-amd64`)
+  if (!existsSync(path.join(out, 'probe'))) await host`bash ${BUILD} probe ${key} ${out}`
+  return path.join(out, 'probe')
+}
+
+export async function ensureTestboxImage(cacheDir: string, progress: Progress): Promise<LocalImage> {
+  const key = recipeHash()
+  const deb = await busyboxDeb(cacheDir)
+  const tar = path.join(cacheDir, 'images', `testbox-${key}-${sha256Of(deb).slice(0, 12)}.tar`)
+  return cached(tar) ?? progress.step('Building the testbox image (busybox + probe)', async () =>
+    writeImage(tar, testboxSpec(TESTBOX_IMAGE, await busyboxBinary(cacheDir, deb), await probeBinary(cacheDir, key))))
+}
+
+export function corednsSpec(ref: string, binary: string): OciImageSpec {
+  return { ref, files: [{ path: 'coredns', source: binary, mode: 0o755 }], entrypoint: ['/coredns'] }
+}
+
+export async function ensureCorednsImage(cacheDir: string, artifact: Artifact, progress: Progress): Promise<LocalImage> {
+  const tar = path.join(cacheDir, 'images', `coredns-${artifact.version}-${artifact.sha256.slice(0, 12)}.tar`)
+  return cached(tar) ?? progress.step(`Building the CoreDNS image (${artifact.version})`, () =>
+    writeImage(tar, corednsSpec(corednsImageRef(artifact.version), artifact.path)))
+}
+
+/** testbox always; coredns when the artifacts carry its binary (addons.coredns). */
+export async function ensureWorkloadImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress): Promise<LocalImage[]> {
+  const images = [await ensureTestboxImage(cacheDir, progress)]
+  const coredns = corednsArtifact(artifacts)
+  if (coredns) images.push(await ensureCorednsImage(cacheDir, coredns, progress))
+  return images
+}

@@ -1,0 +1,36 @@
+// Secrets out of text before it goes into a logs bundle: PEM private keys, kubeconfig key data
+// and tokens, bootstrap tokens (Secret fields and bare `abcdef.0123456789abcdef` anywhere), the
+// EncryptionConfiguration's key secrets, and `--token`/`--password`-style flags. Values become
+// `<redacted>`; keys and structure stay so the file still reads. Applied to every bundle file.
+
+export const REDACTED = '<redacted>'
+
+/** YAML/JSON keys whose value is a secret (matched case-insensitively, quoted or not). */
+const SECRET_KEYS = [
+  'client-key-data', 'token', 'token-secret', 'secret', 'password', 'id-token', 'refresh-token',
+  'access-token', 'auth', 'key-data', 'privateKey', 'private-key', 'tls.key', 'identitytoken',
+]
+
+const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g
+/** A bootstrap token: 6 + 16 lowercase alphanumerics around a dot, not inside a longer word or name. */
+const BOOTSTRAP_TOKEN = /(?<![A-Za-z0-9._-])[a-z0-9]{6}\.[a-z0-9]{16}(?![A-Za-z0-9_-]|\.[A-Za-z0-9])/g
+/** `key: value`, `"key": "value"` or `key = "value"` (YAML, JSON, TOML) for the keys above. */
+const KEY_VALUE = new RegExp(
+  `((?:^|[\\s{,\\[])["']?(?:${SECRET_KEYS.map((k) => k.replace(/[-.]/g, (c) => `\\${c}`)).join('|')})["']?\\s*[:=][ \\t]*)(?!\\s*$)("[^"\\n]*"|'[^'\\n]*'|[^\\s,}\\]#][^,}\\]\\n]*)`,
+  'gim',
+)
+/** `--token=X`, `--token X`, `--password=X`, `Authorization: Bearer X`. */
+const FLAG = /(--(?:token|password|bootstrap-token|client-key-data)(?:=|\s+))(\S+)/g
+const BEARER = /(\bBearer\s+)([A-Za-z0-9._~+/=-]{8,})/g
+
+export function redactSecrets(text: string): string {
+  return text
+    .replace(PEM_PRIVATE_KEY, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY-----\n${REDACTED}\n-----END ${kind}PRIVATE KEY-----`)
+    .replace(KEY_VALUE, (_m, head: string, value: string) => {
+      const q = value[0] === '"' || value[0] === "'" ? value[0] : ''
+      return `${head}${q}${REDACTED}${q}`
+    })
+    .replace(FLAG, (_m, head: string) => `${head}${REDACTED}`)
+    .replace(BEARER, (_m, head: string) => `${head}${REDACTED}`)
+    .replace(BOOTSTRAP_TOKEN, REDACTED)
+}

@@ -1,0 +1,15 @@
+// The suite, in the order it runs: the fifteen checks (disruptive ones near the end).
+
+import { nodesReady, secretEncrypted } from './cluster.ts'
+import { rebootSurvival, selfHealing } from './healing.ts'
+import { apiFromPod, clusterIpService, dns, nodePortService, podToPod } from './network.ts'
+import { rbacIsolation } from './rbac.ts'
+import { resourceLimits } from './resources.ts'
+import { deploymentSpread, podExec, podLogs, portForward } from './workloads.ts'
+import type { SmokeCheck } from '../types.ts'
+
+export const CHECKS: readonly SmokeCheck[] = [
+  nodesReady, secretEncrypted, deploymentSpread, portForward, podLogs, podExec,
+  clusterIpService, nodePortService, podToPod, apiFromPod, dns, resourceLimits,
+  selfHealing, rebootSurvival, rbacIsolation,
+]

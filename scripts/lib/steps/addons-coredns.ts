@@ -1,0 +1,89 @@
+// addons:coredns — the cluster DNS (addons/coredns.ts) applied from the control plane when
+// `addons.coredns` is on: the local coredns image (runtime:images imported it on every node), the
+// kube-dns Service at kubernetes.dnsServiceIP (kubelet's clusterDNS). Check: every object carries
+// the manifest's sha256 and the Deployment is Available; apply waits for that with a named timeout
+// and the live reason (pods' states, the Deployment's condition).
+// Not detected: hand edits of an object's spec that keep the annotation and the Deployment
+// Available; and `kubectl apply` (three-way merge) never removes fields someone else added.
+
+import { corednsManifest, COREDNS_NAMESPACE, MANIFEST_ANNOTATION, type CorednsManifest } from '../addons/coredns.ts'
+import { corednsArtifact, corednsImageRef } from '../images/workloads.ts'
+import { stepInfo } from './index.ts'
+import { kubectl, kubectlApply } from './kubectl.ts'
+import { waitFor } from './join.ts'
+import type { Step, StepContext } from './types.ts'
+
+const AVAILABLE_TIMEOUT_MS = 180_000
+
+function manifest(ctx: StepContext): CorednsManifest {
+  const artifact = corednsArtifact(ctx.artifacts)
+  if (!artifact) throw new Error('addons.coredns is on but the resolved artifacts have no coredns binary')
+  return corednsManifest({
+    image: corednsImageRef(artifact.version),
+    dnsServiceIP: ctx.config.kubernetes.dnsServiceIP,
+    clusterDomain: ctx.config.kubernetes.clusterDomain,
+    replicas: Math.min(2, ctx.config.nodes.length),
+  })
+}
+
+interface Obj {
+  kind: string
+  metadata: { name: string; annotations?: Record<string, string> }
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+}
+
+/** Why the applied addon is not (yet) what `m` describes; undefined when it is and is Available. */
+async function notConverged(ctx: StepContext, m: CorednsManifest): Promise<string | undefined> {
+  const r = await kubectl(ctx, ['-n', COREDNS_NAMESPACE, 'get', ...m.objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
+  if (!r.ok) return `kubectl get failed: ${r.stderr.trim()}`
+  const items = r.stdout.trim() ? (JSON.parse(r.stdout) as { items?: Obj[] }).items ?? [] : []
+  const stale = m.objects.filter((o) => !items.some((i) => `${i.kind.toLowerCase()}/${i.metadata.name}` === o
+    && i.metadata.annotations?.[MANIFEST_ANNOTATION] === m.sha256))
+  if (stale.length) return `not applied at this manifest: ${stale.join(', ')}`
+  const deployment = items.find((i) => i.kind === 'Deployment')
+  const available = deployment?.status?.conditions?.find((c) => c.type === 'Available')
+  return available?.status === 'True' ? undefined : await unavailableReason(ctx, available)
+}
+
+interface Pod {
+  metadata: { name: string }
+  spec: { nodeName?: string }
+  status: {
+    phase?: string
+    conditions?: { type: string; status: string; message?: string }[]
+    containerStatuses?: { ready: boolean; state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string } } }[]
+  }
+}
+
+/** One pod as a timeout should describe it: phase, node, and why it is not ready. */
+export function describePod(p: Pod): string {
+  const unscheduled = p.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+  const c = p.status.containerStatuses?.[0]
+  const why = unscheduled ? `unschedulable: ${unscheduled.message ?? ''}`
+    : c?.state?.waiting ? `waiting: ${c.state.waiting.reason ?? ''} ${c.state.waiting.message ?? ''}`.trim()
+      : c?.state?.terminated ? `terminated: ${c.state.terminated.reason ?? ''}`
+        : c && !c.ready ? 'not ready (readiness probe)' : ''
+  return `${p.metadata.name} ${p.status.phase ?? '?'}${p.spec.nodeName ? ` on ${p.spec.nodeName}` : ''}${why ? ` (${why})` : ''}`
+}
+
+/** The Deployment's condition plus each pod's state: what a timeout should say. */
+async function unavailableReason(ctx: StepContext, c?: { status: string; reason?: string; message?: string }): Promise<string> {
+  const r = await kubectl(ctx, ['-n', COREDNS_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'json'], { nothrow: true })
+  const pods = r.ok ? (JSON.parse(r.stdout) as { items: Pod[] }).items.map(describePod) : [`(kubectl get pods failed: ${r.stderr.trim()})`]
+  const condition = c ? `Available=${c.status} (${c.reason ?? ''}: ${c.message ?? ''})` : 'no Available condition yet'
+  return `${condition}; pods: ${pods.join('; ') || 'none'}`
+}
+
+export const addonsCoredns: Step = {
+  ...stepInfo('addons:coredns'),
+  async check(ctx) {
+    if (!ctx.config.addons.coredns) return true
+    return (await notConverged(ctx, manifest(ctx))) === undefined
+  },
+  async apply(ctx) {
+    if (!ctx.config.addons.coredns) return
+    const m = manifest(ctx)
+    await kubectlApply(ctx, 'coredns', m.yaml)
+    await waitFor(`the CoreDNS Deployment to be Available`, AVAILABLE_TIMEOUT_MS, () => notConverged(ctx, m))
+  },
+}

@@ -1,0 +1,49 @@
+// Pure parts of the smoke suite and of external joins: JUnit XML, the check catalogue, --ttl
+// parsing, and the manifest that lets workers of another config join a kubelab control plane.
+import test from 'ava'
+import { parseAllDocuments } from 'yaml'
+import { parseTtl } from '../../scripts/commands/token.ts'
+import { externalJoinManifest } from '../../scripts/lib/pki/bootstrap.ts'
+import { CHECKS } from '../../scripts/lib/smoke/checks/index.ts'
+import { junitXml } from '../../scripts/lib/smoke/junit.ts'
+
+test('the catalogue: fifteen checks, unique ids, each with a timeout', (t) => {
+  t.is(CHECKS.length, 15)
+  t.is(new Set(CHECKS.map((c) => c.id)).size, 15)
+  t.true(CHECKS.every((c) => c.timeoutMs >= 30_000 && c.timeoutMs <= 300_000))
+})
+
+test('JUnit: one testcase per check, failures counted, reasons escaped', (t) => {
+  const xml = junitXml('kubelab-smoke', [
+    { id: 'a', title: 'first', ok: true, durationMs: 1500, startedAt: 0, detail: 'fine & <ok>' },
+    { id: 'b', title: 'second', ok: false, durationMs: 250, startedAt: 0, error: 'on "w-2": kube-proxy is inactive\nmore\x01' },
+  ], new Date(0))
+  t.is(xml.match(/<testcase /g)?.length, 2)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="2" failures="1" errors="0" skipped="0" time="1\.750"/)
+  t.regex(xml, /name="01 a: first" time="1\.500"/)
+  t.regex(xml, /<system-out>fine &amp; &lt;ok&gt;<\/system-out>/)
+  t.regex(xml, /<failure message="on &quot;w-2&quot;: kube-proxy is inactive">on &quot;w-2&quot;: kube-proxy is inactive\nmore<\/failure>/)
+})
+
+test('--ttl: minutes, hours, days; anything else is a usage error', (t) => {
+  t.is(parseTtl('30m'), 30 * 60_000)
+  t.is(parseTtl('2h'), 2 * 3_600_000)
+  t.is(parseTtl('1d'), 86_400_000)
+  for (const bad of ['0h', '1w', 'h', '1.5h', '']) t.throws(() => parseTtl(bad), { message: /--ttl/ }, bad)
+})
+
+test('external join: public cluster-info (server + CA, no user), anonymous read of it only, node-proxier for nodes', (t) => {
+  const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+  const docs = parseAllDocuments(externalJoinManifest('https://10.77.0.11:6443', ca)).map((d) => d.toJS() as any)
+  t.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`), [
+    'ConfigMap/kube-public/cluster-info', 'Role/kube-public/kubelab:cluster-info-reader',
+    'RoleBinding/kube-public/kubelab:cluster-info-reader', 'ClusterRoleBinding//kubelab:node-proxier',
+  ])
+  const info = parseAllDocuments(docs[0].data.kubeconfig)[0]!.toJS() as any
+  t.is(info.clusters[0].cluster.server, 'https://10.77.0.11:6443')
+  t.is(Buffer.from(info.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), ca)
+  t.deepEqual(info.users, [])
+  t.deepEqual(docs[1].rules, [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['cluster-info'], verbs: ['get'] }])
+  t.deepEqual(docs[2].subjects, [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'system:anonymous' }])
+  t.deepEqual([docs[3].subjects[0].name, docs[3].roleRef.name], ['system:nodes', 'system:node-proxier'])
+})
