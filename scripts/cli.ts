@@ -37,7 +37,7 @@ export const COMMANDS: Record<string, Command> = {
   kubectl: { summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', run: kubectlCommand },
   'token create': { summary: 'a bootstrap token (--ttl 1h) and the endpoint + CA hash for workers joining in external mode', run: tokenCreateCommand },
   smoke: { summary: 'the smoke suite: 15 checks of what workers do (--junit FILE, --json, --keep)', run: smokeCommand },
-  plan: { summary: 'per node, the steps `up` would run', run: planCommand },
+  plan: { summary: 'per node, the steps `up` would run; with machines running, each one unchanged or would change (+ upgrade dry run)', run: planCommand },
   'node remove': { summary: 'remove a worker no longer in nodes: cordon, drain, delete Node + machine, drop its routes', run: nodeRemoveCommand },
   upgrade: { summary: 'to the config\'s kubernetes.version: skew checked, control plane first, workers drained one at a time (--os: OS packages)', run: upgradeCommand },
   logs: { summary: 'a logs bundle (journals, network, containers, redacted configs, cluster reads): logs [NODE] -o DIR', run: logsCommand },

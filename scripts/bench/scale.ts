@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const cli = path.join(root, 'scripts/bin/kubelab.mjs')
 const work = mkdtempSync(path.join(tmpdir(), 'kubelab-bench-scale-'))
-const name = 'benchscale'
+const name = 'h5bench'
 const config = path.join(work, 'cluster.config.yaml')
 const env = { ...process.env, KUBELAB_STATE: path.join(work, 'state'), CI: '1' }
 const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...args, '-c', config], { env, stdio: ['ignore', 'ignore', 'inherit'] })
@@ -20,7 +20,7 @@ const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...a
 function timeUp(workers: number): number {
   writeFileSync(config, JSON.stringify({
     name,
-    provider: { type: 'nspawn', network: '10.88.0.0/24' },
+    provider: { type: 'nspawn', network: '10.87.0.0/24' },
     nodes: [{ name: 'control-plane', role: 'control-plane' }, ...Array.from({ length: workers }, (_, i) => ({ name: `worker-${i + 1}`, role: 'worker' }))],
   }))
   const t0 = performance.now()

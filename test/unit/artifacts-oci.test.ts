@@ -2,31 +2,15 @@
 // the tar, the layer's diff_id, the index annotations, determinism, and that GNU tar reads ours
 // (and we read GNU tar's) where `tar` is installed.
 import test from 'ava'
+import { readTarEntries, tempDir } from '../helpers/files.ts'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { writeOciImage } from '../../scripts/lib/artifacts/oci.ts'
-import { readTar, tarChunks, type TarHeader } from '../../scripts/lib/artifacts/tar.ts'
-
-async function tmpdir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'kubelab-oci-test-'))
-  t.teardown(() => rm(d, { recursive: true, force: true }))
-  return d
-}
-
-async function readAll(source: Readable): Promise<Map<string, { h: TarHeader; body: Buffer }>> {
-  const out = new Map<string, { h: TarHeader; body: Buffer }>()
-  await readTar(source, async (h, content) => {
-    const chunks: Buffer[] = []
-    for await (const c of content) chunks.push(c)
-    out.set(h.name, { h, body: Buffer.concat(chunks) })
-  })
-  return out
-}
+import { tarChunks } from '../../scripts/lib/artifacts/tar.ts'
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
   const out: Buffer[] = []
@@ -38,7 +22,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const hasTar = (() => { try { execFileSync('tar', ['--version']); return true } catch { return false } })()
 
 test('writeOciImage: digests, sizes, diff_id and annotations all check out', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = await tempDir(t, 'kubelab-oci-test-')
   const bin = path.join(dir, 'pause')
   await writeFile(bin, Buffer.alloc(70_000, 7))
   const out = path.join(dir, 'pause.tar')
@@ -48,7 +32,7 @@ test('writeOciImage: digests, sizes, diff_id and annotations all check out', asy
     entrypoint: ['/pause'],
     user: '65535:65535',
   }, out)
-  const entries = await readAll(createReadStream(out))
+  const entries = await readTarEntries(createReadStream(out))
   t.deepEqual([...entries.keys()].filter((k) => !k.endsWith('/')).sort(), [
     ...[r.config.digest, r.layer.digest, r.manifest.digest].map((d) => `blobs/sha256/${d.slice(7)}`).sort(),
     'index.json', 'oci-layout',
@@ -80,7 +64,7 @@ test('writeOciImage: digests, sizes, diff_id and annotations all check out', asy
   t.is(r.diffId, manifest.layers[0].digest)
 
   // The layer: sorted, parents present, uid 0, mtime 0, content intact.
-  const layer = await readAll(Readable.from([layerBytes]))
+  const layer = await readTarEntries(Readable.from([layerBytes]))
   t.deepEqual([...layer.keys()], ['etc/', 'etc/pause/', 'etc/pause/conf', 'pause'])
   t.is(layer.get('pause')!.h.mode & 0o777, 0o755)
   t.true(layer.get('pause')!.body.equals(await readFile(bin)))
@@ -89,7 +73,7 @@ test('writeOciImage: digests, sizes, diff_id and annotations all check out', asy
 })
 
 test('writeOciImage is deterministic: same input, same digests', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = await tempDir(t, 'kubelab-oci-test-')
   const spec = { ref: 'example.invalid/coredns:v1.14.7', files: [{ path: '/coredns', content: Buffer.from('binary') }], entrypoint: ['/coredns'] }
   const a = await writeOciImage(spec, path.join(dir, 'a.tar'))
   await new Promise((r) => setTimeout(r, 1100)) // a different second, in case anything used the clock
@@ -107,7 +91,7 @@ test('tar: long names (prefix and pax) round-trip through our reader', async (t)
     { name: 'short', content: Buffer.alloc(1025, 1) },
   ])))
   t.is(bytes.length % 512, 0)
-  const back = await readAll(Readable.from([bytes]))
+  const back = await readTarEntries(Readable.from([bytes]))
   t.is(back.get(long)!.body.toString(), 'one')
   t.is(back.get(longer)!.body.toString(), 'two')
   t.is(back.get('short')!.body.length, 1025)
@@ -115,13 +99,13 @@ test('tar: long names (prefix and pax) round-trip through our reader', async (t)
 
 test('tar: GNU tar lists what we write, and we read what GNU tar writes (gzip too)', async (t) => {
   if (!hasTar) return t.pass('no tar binary here')
-  const dir = await tmpdir(t)
+  const dir = await tempDir(t, 'kubelab-oci-test-')
   const ours = path.join(dir, 'ours.tar')
   const long = `${'p'.repeat(130)}/file`
   await writeFile(ours, Buffer.concat(await collect(tarChunks([{ name: 'a/b', content: Buffer.from('hi') }, { name: long, content: Buffer.from('x') }]))))
   t.deepEqual(execFileSync('tar', ['-tf', ours]).toString().trim().split('\n'), ['a/b', long])
   await writeFile(path.join(dir, 'member'), 'gnu')
   execFileSync('tar', ['-czf', path.join(dir, 'gnu.tgz'), '-C', dir, './member'])
-  const back = await readAll(createReadStream(path.join(dir, 'gnu.tgz')))
+  const back = await readTarEntries(createReadStream(path.join(dir, 'gnu.tgz')))
   t.is(back.get('member')!.body.toString(), 'gnu')
 })

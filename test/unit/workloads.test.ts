@@ -4,45 +4,28 @@
 // image, a Corefile with no upstream forward) and its hash (stable, changes with the inputs); how
 // the addon's wait describes a pod that is not ready.
 import test from 'ava'
+import { readTarEntries, tempDir } from '../helpers/files.ts'
 import { execFileSync } from 'node:child_process'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { parseAllDocuments } from 'yaml'
 import { corednsManifest, corefile, MANIFEST_ANNOTATION } from '../../scripts/lib/addons/coredns.ts'
 import { writeOciImage } from '../../scripts/lib/artifacts/oci.ts'
 import { describePod } from '../../scripts/lib/steps/addons-coredns.ts'
-import { readTar, type TarHeader } from '../../scripts/lib/artifacts/tar.ts'
 import {
   COREDNS_IMAGE, corednsSpec, TESTBOX_APPLETS, TESTBOX_IMAGE, testboxSpec,
 } from '../../scripts/lib/images/workloads.ts'
 
-async function tmpdir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'kubelab-workloads-test-'))
-  t.teardown(() => rm(d, { recursive: true, force: true }))
-  return d
-}
-
-async function readAll(source: Readable): Promise<Map<string, { h: TarHeader; body: Buffer }>> {
-  const out = new Map<string, { h: TarHeader; body: Buffer }>()
-  await readTar(source, async (h, content) => {
-    const chunks: Buffer[] = []
-    for await (const c of content) chunks.push(c)
-    out.set(h.name, { h, body: Buffer.concat(chunks) })
-  })
-  return out
-}
-
 /** The image's layer entries and its config, read back from the OCI layout tar. */
 async function imageOf(tar: string) {
-  const outer = await readAll(createReadStream(tar))
+  const outer = await readTarEntries(createReadStream(tar))
   const blob = (d: string) => outer.get(`blobs/sha256/${d.replace('sha256:', '')}`)!.body
   const index = JSON.parse(outer.get('index.json')!.body.toString()) as { manifests: { digest: string; annotations: Record<string, string> }[] }
   const manifest = JSON.parse(blob(index.manifests[0]!.digest).toString()) as { config: { digest: string }; layers: { digest: string }[] }
   const config = JSON.parse(blob(manifest.config.digest).toString()) as { config: { Entrypoint: string[]; Env: string[] } }
-  const layer = await readAll(Readable.from([blob(manifest.layers[0]!.digest)]))
+  const layer = await readTarEntries(Readable.from([blob(manifest.layers[0]!.digest)]))
   return { name: index.manifests[0]!.annotations['io.containerd.image.name'], config: config.config, layer, layerBlob: blob(manifest.layers[0]!.digest) }
 }
 
@@ -54,7 +37,7 @@ test('image refs: testbox tagged by its recipe hash, coredns by the lock version
 })
 
 test('testbox image: /bin/busybox, every applet a symlink to it, /bin/probe; entrypoint probe serve', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = await tempDir(t, 'kubelab-workloads-test-')
   const busybox = path.join(dir, 'busybox')
   const probe = path.join(dir, 'probe')
   await writeFile(busybox, 'BUSYBOX')
@@ -87,7 +70,7 @@ test('testbox image: /bin/busybox, every applet a symlink to it, /bin/probe; ent
 })
 
 test('coredns image: /coredns, entrypoint /coredns', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = await tempDir(t, 'kubelab-workloads-test-')
   const bin = path.join(dir, 'coredns')
   await writeFile(bin, 'COREDNS')
   const tar = path.join(dir, 'coredns.tar')

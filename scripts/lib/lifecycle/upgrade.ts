@@ -67,6 +67,9 @@ export async function upgradeCluster(c: Cluster): Promise<UpgradeResult> {
       return { plan, upgraded: [] }
     }
     progress.info(formatUpgradePlan(plan))
+    // Recorded before anything changes: after an interrupted upgrade `up` keeps refusing to converge
+    // (in parallel) a version other than the target, and `upgrade` resumes where it stopped.
+    remember(c.stateDir, config, { version: true })
     const { ctx, close } = await convergeContext(c, machines)
     const upgraded: string[] = []
     try {

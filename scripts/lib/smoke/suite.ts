@@ -30,7 +30,7 @@ export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[],
       const startedAt = Date.now()
       const label = `${String(i + 1).padStart(2)}. ${check.title}`
       try {
-        const detail = await o.progress.step(label, () => withTimeout(check.run(run), check.timeoutMs, () => reason), (d) => d)
+        const detail = await o.progress.step(label, () => withTimeout(check.run(run), check.timeoutMs * ctx.timeScale, () => reason), (d) => d)
         results.push({ id: check.id, title: check.title, ok: true, durationMs: Date.now() - startedAt, startedAt, detail })
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err)

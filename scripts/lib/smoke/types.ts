@@ -22,6 +22,8 @@ export interface SmokeContext {
   readonly labExec?: (argv: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>
   /** Reopens SSH to every node (after a machine restart). */
   reopenNodes(): Promise<void>
+  /** Every timeout is multiplied by this: 1, or more on slow machines (QEMU under TCG). */
+  readonly timeScale: number
   /** Set by the runner: the live reason while a check waits. */
   say(reason: string): void
 }

@@ -4,6 +4,7 @@
 import type { SmokeContext } from './types.ts'
 
 export async function until(ctx: SmokeContext, what: string, timeoutMs: number, probe: () => Promise<string | undefined>, everyMs = 500): Promise<void> {
+  timeoutMs *= ctx.timeScale
   const deadline = Date.now() + timeoutMs
   for (;;) {
     let reason: string | undefined

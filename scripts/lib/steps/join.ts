@@ -44,6 +44,12 @@ async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObjec
 
 const hasClientCert = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
 
+/**
+ * How long each join phase may take. Generous on purpose: a wait ends as soon as its phase is done,
+ * and under QEMU's software emulation (TCG) kubelet alone needs minutes to register its Node.
+ */
+const JOIN_WAIT_MS = 300_000
+
 /** Polls `probe` until it returns undefined (done) or the deadline; the message says what is still missing. */
 export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<string | undefined>): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -71,9 +77,9 @@ export const joinNode: Step = {
     return Object.entries(want).every(([k, v]) => have[k] === v)
   },
   async apply(ctx, node) {
-    await waitFor(`${node.spec.name}'s client certificate (CSR approved)`, 120_000, async () =>
+    await waitFor(`${node.spec.name}'s client certificate (CSR approved)`, JOIN_WAIT_MS, async () =>
       (await hasClientCert(node)) ? undefined : 'kubelet has no client certificate yet (CSR pending or not created)')
-    await waitFor(`Node ${node.spec.name} to register`, 60_000, async () => ((await nodeObject(ctx, node)) ? undefined : 'no Node object yet'))
+    await waitFor(`Node ${node.spec.name} to register`, JOIN_WAIT_MS, async () => ((await nodeObject(ctx, node)) ? undefined : 'no Node object yet'))
     if (ctx.config.controlPlane.mode === 'external') {
       if (Object.keys(node.spec.labels).length) {
         ctx.progress.warn(`${node.spec.name}: labels from the config are not applied with an external control plane (NodeRestriction; kubelab holds no admin rights there)`)
@@ -86,7 +92,7 @@ export const joinNode: Step = {
     // Role and config labels: kubelet may not set node-role labels on itself (NodeRestriction).
     const labels = { [`node-role.kubernetes.io/${node.spec.role}`]: '', ...node.spec.labels }
     await kubectl(ctx, ['label', 'node', node.spec.name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)])
-    await waitFor(`${node.spec.name}'s serving certificate`, 60_000, async () => {
+    await waitFor(`${node.spec.name}'s serving certificate`, JOIN_WAIT_MS, async () => {
       for (const csr of await pendingServingCsrs(ctx, node)) await kubectl(ctx, ['certificate', 'approve', csr])
       return (await node.runner.test`test -s ${SERVING_CERT}`) ? undefined : 'serving CSR not issued yet'
     })
@@ -102,5 +108,5 @@ async function readiness(ctx: StepContext, node: NodeHandle): Promise<string | u
 export const nodeReady: Step = {
   ...stepInfo('node:ready'),
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
-  apply: (ctx, node) => waitFor(`${node.spec.name} to be Ready`, 180_000, () => readiness(ctx, node)),
+  apply: (ctx, node) => waitFor(`${node.spec.name} to be Ready`, JOIN_WAIT_MS, () => readiness(ctx, node)),
 }

@@ -42,6 +42,17 @@ wrapper() {
   echo "$gomod"
 }
 
+# Linker flags stamping a Kubernetes version the way upstream's release build does (`--version`).
+k8s_ldflags() {
+  local ver=$1 minor=$2 bd ld="-s -w" p
+  bd=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld="$ld -X $p.gitVersion=$ver -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld="$ld -X $p.gitTreeState=archive -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$bd"
+  done
+  echo "$ld"
+}
+
 case "$component" in
 kubernetes)
   gomod=$(wrapper k8s.io/kubernetes "$version")
@@ -54,12 +65,7 @@ kubernetes)
   # shellcheck disable=SC2046
   go get -tool $(for p in $pkgs; do printf '%s@%s ' "$p" "$version"; done) >&2
   go mod tidy >&2
-  bd=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  ld="-s -w"
-  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ld="$ld -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-    ld="$ld -X $p.gitTreeState=archive -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$bd"
-  done
+  ld=$(k8s_ldflags "$version" "$minor")
   log "compiling $cmds"
   # shellcheck disable=SC2086
   CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$partial/" $pkgs
@@ -77,12 +83,7 @@ e2e-test)
   go get "k8s.io/kubernetes@$version" >&2
   printf 'package tools\n\nimport _ "k8s.io/kubernetes/test/e2e"\n' > tools.go
   go mod tidy >&2
-  bd=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  ld="-s -w"
-  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ld="$ld -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-    ld="$ld -X $p.gitTreeState=archive -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=$bd"
-  done
+  ld=$(k8s_ldflags "$version" "$minor")
   log "compiling e2e.test"
   CGO_ENABLED=0 go test -c -trimpath -tags selinux,grpcnotrace -ldflags "$ld" -o "$partial/e2e.test" k8s.io/kubernetes/test/e2e
   log "compiling ginkgo $ginkgo_v"

@@ -3,7 +3,7 @@
 // depth-first after the machine stopped; processes left in them (descendants of the machine we
 // started) are killed first.
 
-import { existsSync, readdirSync, readFileSync, rmdirSync, mkdirSync, writeFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmdirSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 const ROOT = '/sys/fs/cgroup'
@@ -59,19 +59,27 @@ export function createMachineCgroups(name: string): string[] {
   return procs
 }
 
+/** `fn()`, or `fallback` when what it reads vanished meanwhile (cgroups go away as their processes exit). */
+function gone<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback
+    throw err
+  }
+}
+
+/** A cgroup's child cgroups; none when it vanished meanwhile. */
+function subdirs(dir: string): string[] {
+  return gone(() => readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)), [])
+}
+
 /** Every PID still in the machine's cgroups (any depth). */
 export function cgroupPids(name: string): number[] {
   const pids = new Set<number>()
   const walk = (dir: string) => {
-    if (!existsSync(dir)) return
-    const procs = path.join(dir, 'cgroup.procs')
-    if (existsSync(procs)) {
-      for (const l of readFileSync(procs, 'utf8').split('\n')) if (l.trim()) pids.add(Number(l))
-    }
-    for (const e of readdirSync(dir)) {
-      const sub = path.join(dir, e)
-      if (statSync(sub).isDirectory()) walk(sub)
-    }
+    for (const l of gone(() => readFileSync(path.join(dir, 'cgroup.procs'), 'utf8'), '').split('\n')) if (l.trim()) pids.add(Number(l))
+    for (const sub of subdirs(dir)) walk(sub)
   }
   for (const dir of machineCgroups(name)) walk(dir)
   return [...pids]
@@ -82,11 +90,8 @@ export function removeMachineCgroups(name: string): string[] {
   const left: string[] = []
   const remove = (dir: string) => {
     if (!existsSync(dir)) return
-    for (const e of readdirSync(dir)) {
-      const sub = path.join(dir, e)
-      if (statSync(sub).isDirectory()) remove(sub)
-    }
-    try { rmdirSync(dir) } catch { left.push(dir) }
+    for (const sub of subdirs(dir)) remove(sub)
+    try { rmdirSync(dir) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left.push(dir) }
   }
   for (const dir of machineCgroups(name)) remove(dir)
   return left

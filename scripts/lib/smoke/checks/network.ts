@@ -37,6 +37,14 @@ export const clusterIpService: SmokeCheck = {
   },
 }
 
+/** Polls a curl (on a node or in the lab namespace) until `target` answers. */
+function answersTarget(ctx: SmokeContext, what: string, curl: () => Promise<{ stdout: string; stderr: string }>): Promise<void> {
+  return until(ctx, what, 30_000, async () => {
+    const r = await curl()
+    return r.stdout.trim() === 'target' ? undefined : (r.stderr.trim() || `answered ${JSON.stringify(r.stdout.slice(0, 60))}`)
+  }, 1_000)
+}
+
 export const nodePortService: SmokeCheck = {
   id: 'service-nodeport',
   title: 'NodePort reached from another node and from the lab network',
@@ -46,16 +54,12 @@ export const nodePortService: SmokeCheck = {
     const targetNode = ctx.config.nodes.find((n) => n.name === target.node)!
     const otherNode = ctx.config.nodes.find((n) => n.name === other.node)!
     const fromNode = ctx.nodes.find((n) => n.spec.name === other.node)!
-    await until(ctx, `NodePort ${targetNode.address}:${target.nodePort} from ${other.node}`, 30_000, async () => {
-      const r = await fromNode.runner.$({ nothrow: true })`curl -sS --max-time 5 http://${targetNode.address}:${target.nodePort}/`
-      return r.stdout.trim() === 'target' ? undefined : (r.stderr.trim() || `answered ${JSON.stringify(r.stdout.slice(0, 60))}`)
-    }, 1_000)
+    await answersTarget(ctx, `NodePort ${targetNode.address}:${target.nodePort} from ${other.node}`, () =>
+      fromNode.runner.$({ nothrow: true })`curl -sS --max-time 5 http://${targetNode.address}:${target.nodePort}/`)
     if (!ctx.labExec) return `${targetNode.address}:${target.nodePort} from ${other.node} (no lab network on this provider)`
     // From the lab network to the *other* node: kube-proxy there forwards across nodes.
-    await until(ctx, `NodePort ${otherNode.address}:${target.nodePort} from the lab network`, 30_000, async () => {
-      const r = await ctx.labExec!(['curl', '-sS', '--max-time', '5', `http://${otherNode.address}:${target.nodePort}/`])
-      return r.stdout.trim() === 'target' ? undefined : (r.stderr.trim() || `answered ${JSON.stringify(r.stdout.slice(0, 60))}`)
-    }, 1_000)
+    await answersTarget(ctx, `NodePort ${otherNode.address}:${target.nodePort} from the lab network`, () =>
+      ctx.labExec!(['curl', '-sS', '--max-time', '5', `http://${otherNode.address}:${target.nodePort}/`]))
     return `:${target.nodePort} on ${target.node} from ${other.node}, on ${other.node} from the lab network`
   },
 }
