@@ -59,13 +59,19 @@ export async function kubeconfigCommand(ctx: CommandContext, _args: string[], fl
   return 0
 }
 
+/** The pinned kubectl and a host kubeconfig file (written into the cluster state) for it. */
+export async function hostKubectlSetup(opened: Opened, progress: CommandContext['progress']): Promise<{ kubectl: string; kubeconfig: string }> {
+  const kubeconfig = path.join(opened.stateDir, 'kubeconfig')
+  writeFileSync(kubeconfig, await hostKubeconfig(opened), { mode: 0o600 })
+  const kubectl = (await resolveArtifacts(opened.config, { progress })).find((a) => a.file === 'kubectl')
+  if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
+  return { kubectl: kubectl.path, kubeconfig }
+}
+
 /** Runs the pinned kubectl on this host against the cluster's loopback forward. */
 export async function hostKubectl(opened: Opened, args: readonly string[], io: { input?: string; capture?: boolean; progress: CommandContext['progress'] }): Promise<{ status: number; stdout: string; stderr: string }> {
-  const file = path.join(opened.stateDir, 'kubeconfig')
-  writeFileSync(file, await hostKubeconfig(opened), { mode: 0o600 })
-  const kubectl = (await resolveArtifacts(opened.config, { progress: io.progress })).find((a) => a.file === 'kubectl')
-  if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
-  const r = spawnSync(kubectl.path, args, {
+  const { kubectl, kubeconfig: file } = await hostKubectlSetup(opened, io.progress)
+  const r = spawnSync(kubectl, args, {
     stdio: io.capture || io.input !== undefined ? 'pipe' : 'inherit',
     ...(io.input !== undefined ? { input: io.input } : {}),
     encoding: 'utf8',

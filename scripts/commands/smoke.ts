@@ -4,7 +4,6 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
 import { type CommandError, UsageError } from '../lib/errors.ts'
 import { host } from '../lib/host/exec.ts'
 import { TESTBOX_IMAGE } from '../lib/images/workloads.ts'
@@ -19,7 +18,7 @@ import { runSmoke } from '../lib/smoke/suite.ts'
 import type { CheckResult, SmokeContext } from '../lib/smoke/types.ts'
 import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
 import type { NodeHandle } from '../lib/steps/types.ts'
-import { hostKubeconfig } from './cluster.ts'
+import { hostKubectlSetup } from './cluster.ts'
 import { printJson, type CommandContext, type CommandFlags } from './context.ts'
 import { clusterLock, openCluster, type Opened } from './machines.ts'
 
@@ -47,11 +46,8 @@ export async function smoke(ctx: CommandContext, opened: Opened, flags: CommandF
   if (config.controlPlane.mode !== 'managed') {
     throw new UsageError('the smoke suite needs admin access to the cluster: run it with the config that brings up the control plane')
   }
-  const kubeconfig = path.join(stateDir, 'kubeconfig')
-  writeFileSync(kubeconfig, await hostKubeconfig(opened), { mode: 0o600 })
-  const kubectl = (await resolveArtifacts(config, { progress: ctx.progress })).find((a) => a.file === 'kubectl')
-  if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
-  const kube = new Kube(kubectl.path, kubeconfig)
+  const { kubectl, kubeconfig } = await hostKubectlSetup(opened, ctx.progress)
+  const kube = new Kube(kubectl, kubeconfig)
   const open = async () => openNodes(config, (await provider.list()).filter((m) => m.state === 'running'), stateDir, ctx.progress)
   let nodes: NodeHandle[] = await open()
   const lab = labNames(config.name).lab

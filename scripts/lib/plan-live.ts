@@ -8,12 +8,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { resolveArtifacts } from './artifacts/resolve.ts'
 import type { ClusterConfig } from './config/types.ts'
-import { ensureSandboxImage } from './images/sandbox.ts'
-import { ensureWorkloadImages } from './images/workloads.ts'
 import { Progress } from './log/progress.ts'
-import { pkiBundle } from './pki/bundle.ts'
 import type { Machine } from './providers/types.ts'
 import { stepInMode } from './steps/index.ts'
+import { localImages, managedPki, pkiDir } from './steps/inputs.ts'
 import { closeNodes, openNodes } from './steps/nodes.ts'
 import { PIPELINE } from './steps/pipeline.ts'
 import type { StepContext } from './steps/types.ts'
@@ -31,14 +29,9 @@ export async function liveStepStatus(o: { config: ClusterConfig; machines: reado
   const scratch = mkdtempSync(path.join(tmpdir(), 'kubelab-plan-'))
   try {
     const artifacts = await resolveArtifacts(config, { progress: quiet })
-    const images = [await ensureSandboxImage(o.cacheDir, quiet), ...(await ensureWorkloadImages(o.cacheDir, artifacts, quiet))]
-    const cp = config.nodes.find((n) => n.role === 'control-plane')
-    let pki
-    if (config.controlPlane.mode === 'managed' && cp) {
-      const store = path.join(stateDir, 'pki')
-      if (existsSync(store)) cpSync(store, path.join(scratch, 'pki'), { recursive: true })
-      pki = (await pkiBundle(path.join(scratch, 'pki'), config, cp, { adminServer: 'https://127.0.0.1:6443', extraSans: ['127.0.0.1'] })).bundle
-    }
+    const images = await localImages(o.cacheDir, artifacts, quiet)
+    if (existsSync(pkiDir(stateDir))) cpSync(pkiDir(stateDir), pkiDir(scratch), { recursive: true })
+    const pki = (await managedPki(pkiDir(scratch), config))?.bundle
     const ctx: StepContext = { config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress: quiet, stateDir, shared: {} }
     // A node whose machine runs needs no machine step; one without a machine has every step ahead.
     const out: Record<string, Record<string, LiveStatus>> = Object.fromEntries(nodes.map((n) => [n.spec.name, { 'machine:ready': 'unchanged' }]))

@@ -6,12 +6,10 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { resolveArtifacts } from './artifacts/resolve.ts'
 import type { ClusterConfig } from './config/types.ts'
-import { ensureSandboxImage } from './images/sandbox.ts'
-import { ensureWorkloadImages } from './images/workloads.ts'
 import type { Progress } from './log/progress.ts'
-import { pkiBundle } from './pki/bundle.ts'
 import type { ProviderChoice } from './providers/index.ts'
 import type { Machine, Provider } from './providers/types.ts'
+import { localImages, managedPki, pkiDir } from './steps/inputs.ts'
 import { closeNodes, openNodes } from './steps/nodes.ts'
 import type { Step } from './steps/types.ts'
 import { converge, type StepOutcome } from './steps/run.ts'
@@ -53,13 +51,10 @@ export async function up(o: UpOptions): Promise<UpResult> {
     writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
     const artifacts = await timings.phase('artifacts', () =>
       progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`))
-    const images = await timings.phase('images', async () =>
-      [await ensureSandboxImage(o.cacheDir, progress), ...await ensureWorkloadImages(o.cacheDir, artifacts, progress)])
-    const cp = config.nodes.find((x) => x.role === 'control-plane')
-    const pki = config.controlPlane.mode === 'managed' && cp
+    const images = await timings.phase('images', () => localImages(o.cacheDir, artifacts, progress))
+    const pki = config.controlPlane.mode === 'managed'
       ? (await timings.phase('pki', () => progress.step('Issuing the cluster PKI (kept in the cluster state)',
-        () => pkiBundle(path.join(stateDir, 'pki'), config, cp, { adminServer: 'https://127.0.0.1:6443', extraSans: ['127.0.0.1'] }),
-        (r) => (r.result.changed.length ? `${r.result.changed.length} files written` : 'unchanged')))).bundle
+        () => managedPki(pkiDir(stateDir), config), (r) => (r?.changed ? `${r.changed} files written` : 'unchanged'))))?.bundle
       : undefined
     let outcomes: StepOutcome[] = []
     try {

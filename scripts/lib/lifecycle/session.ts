@@ -2,16 +2,14 @@
 // the versions the cluster runs, and a converge context for some nodes (the same inputs `up`
 // prepares: verified binaries, sandbox image, PKI), with the pipeline narrowed to one node.
 
-import path from 'node:path'
 import { resolveArtifacts } from '../artifacts/resolve.ts'
 import type { ClusterConfig } from '../config/types.ts'
-import { ensureSandboxImage } from '../images/sandbox.ts'
 import type { Progress } from '../log/progress.ts'
-import { pkiBundle } from '../pki/bundle.ts'
 import type { Machine, Provider } from '../providers/types.ts'
 import { runnerFor } from '../remote/machine.ts'
 import type { Result, Runner } from '../remote/runner.ts'
 import { ADMIN_CONF } from '../steps/kubectl.ts'
+import { localImages, managedPki, pkiDir } from '../steps/inputs.ts'
 import { closeNodes, openNodes } from '../steps/nodes.ts'
 import type { NodeHandle, Step, StepContext } from '../steps/types.ts'
 
@@ -70,11 +68,8 @@ export async function convergeContext(c: Cluster, machines: readonly Machine[]):
   const nodes = await openNodes(config, machines, stateDir, progress)
   try {
     const artifacts = await progress.step(`Resolving verified binaries for Kubernetes ${config.kubernetes.version}`, () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`)
-    const images = [await ensureSandboxImage(c.cacheDir, progress)]
-    const cp = config.nodes.find((x) => x.role === 'control-plane')
-    const pki = config.controlPlane.mode === 'managed' && cp
-      ? (await pkiBundle(path.join(stateDir, 'pki'), config, cp, { adminServer: 'https://127.0.0.1:6443', extraSans: ['127.0.0.1'] })).bundle
-      : undefined
+    const images = await localImages(c.cacheDir, artifacts, progress)
+    const pki = (await managedPki(pkiDir(stateDir), config))?.bundle
     const ctx: StepContext = { config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress, stateDir, shared: {} }
     return { ctx, close: () => closeNodes(nodes) }
   } catch (err) {
