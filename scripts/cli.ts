@@ -9,7 +9,8 @@ import type { CommandContext, CommandFlags, GlobalOptions } from './commands/con
 import { kubeconfigCommand, kubectlCommand } from './commands/cluster.ts'
 import { tokenCreateCommand } from './commands/token.ts'
 import { smokeCommand } from './commands/smoke.ts'
-import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand, upCommand } from './commands/machines.ts'
+import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand } from './commands/machines.ts'
+import { upCommand } from './commands/up.ts'
 import { planCommand } from './commands/plan.ts'
 import { nodeRemoveCommand } from './commands/node.ts'
 import { upgradeCommand } from './commands/upgrade.ts'
@@ -28,7 +29,7 @@ interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', run: (ctx, _args, flags) => upCommand(ctx, ctx.options.machinesOnly, flags) },
+  up: { summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', run: (ctx, _args, flags) => upCommand(ctx, flags) },
   down: { summary: 'delete the machines and local state', run: downCommand },
   status: { summary: 'machines, nodes, components, versions (--json)', run: statusCommand },
   ssh: { summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', run: sshCommand },

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MemoryHostKeyStore, Runner } from '../lib/remote/index.ts'
+import { MemoryHostKeyStore, SshRunner } from '../lib/remote/index.ts'
 import { SUDO_USER, Sshd, sshdUnavailable } from '../../test/helpers/sshd.ts'
 import { randomFile } from '../../test/helpers/files.ts'
 
@@ -29,7 +29,7 @@ async function main() {
   if (why) throw new Error(`ssh bench: ${why}`)
   const sshd = await Sshd.start()
   const local = mkdtempSync(join(tmpdir(), 'kubelab-bench-'))
-  const runner = new Runner({
+  const runner = new SshRunner({
     node: 'bench',
     target: { host: sshd.host, port: sshd.port, user: USER, auth: { privateKeyPath: sshd.clientKey, agent: false } },
     hostKeys: new MemoryHostKeyStore(),

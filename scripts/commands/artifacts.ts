@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { buildTargets, ensureBuilt } from '../lib/artifacts/build.ts'
-import { writeBundle } from '../lib/artifacts/bundle.ts'
+import { writeBundle } from '../lib/artifacts/bundle-write.ts'
 import { cacheDir } from '../lib/artifacts/cache.ts'
 import { HttpClient } from '../lib/artifacts/fetch.ts'
 import { DEFAULT_LOCK_FILE, hostArch, isArch, loadLock, type Arch } from '../lib/artifacts/lock.ts'

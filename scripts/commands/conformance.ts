@@ -9,14 +9,13 @@ import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
 import { UsageError } from '../lib/errors.ts'
 import { defaultTimeout, e2eArgs, parseMode, selection, summarizeJunit, type JunitSummary } from '../lib/conformance/modes.ts'
 import { ensureE2eBinaries, runE2e } from '../lib/conformance/run.ts'
-import { printJson, type CommandContext, type CommandFlags } from './context.ts'
-import { openCluster } from './machines.ts'
+import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
 
 export async function conformanceCommand(ctx: CommandContext, args: string[], flags: CommandFlags): Promise<number> {
   if (args.length) throw new UsageError(`conformance takes no arguments, got: ${args.join(' ')}`, { hint: 'kubelab conformance --mode quick|lite|certified [--focus RE]' })
   const mode = parseMode(flags.mode)
   const sel = selection(mode, flags.focus)
-  const { config, provider, stateDir } = openCluster(ctx)
+  const { config, provider, stateDir } = openClusterFor(ctx)
   const cp = (await provider.list()).find((m) => m.role === 'control-plane')
   if (!cp || cp.state !== 'running') throw new UsageError(`the control plane of "${config.name}" is not running; run: npx kubelab up`)
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')

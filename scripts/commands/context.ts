@@ -1,6 +1,7 @@
 // What every command gets: parsed global options, the progress reporter, and stdout.
 
 import path from 'node:path'
+import { openCluster, type Cluster } from '../lib/cluster.ts'
 import { loadConfig, type LoadedConfig, type Override } from '../lib/config/load.ts'
 import type { Progress } from '../lib/log/progress.ts'
 
@@ -60,4 +61,9 @@ export function load(ctx: CommandContext): LoadedConfig {
 
 export function printJson(ctx: CommandContext, data: unknown): void {
   ctx.out(JSON.stringify(data, null, 2))
+}
+
+/** The cluster of the config these options name (lib/cluster.ts). */
+export function openClusterFor(ctx: CommandContext): Cluster {
+  return openCluster(load(ctx), { env: ctx.env, progress: ctx.progress })
 }

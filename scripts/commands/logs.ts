@@ -6,10 +6,9 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { UsageError } from '../lib/errors.ts'
 import { writeLogsBundle } from '../lib/logs/bundle.ts'
-import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
-import type { NodeHandle } from '../lib/steps/types.ts'
-import { printJson, type CommandContext, type CommandFlags } from './context.ts'
-import { openCluster } from './machines.ts'
+import { closeNodes, openNodes } from '../lib/node/open.ts'
+import type { NodeHandle } from '../lib/node/types.ts'
+import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
 
 function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
@@ -17,7 +16,7 @@ function stamp(d = new Date()): string {
 
 export async function logsCommand(ctx: CommandContext, args: string[], flags: CommandFlags): Promise<number> {
   if (args.length > 1) throw new UsageError(`logs takes at most one node name, got: ${args.join(' ')}`, { hint: 'kubelab logs [NODE] -o DIR' })
-  const { config, provider, stateDir } = openCluster(ctx)
+  const { config, provider, stateDir } = openClusterFor(ctx)
   const only = args[0]
   if (only !== undefined && !config.nodes.some((n) => n.name === only)) {
     throw new UsageError(`no node "${only}" in cluster "${config.name}" (nodes: ${config.nodes.map((n) => n.name).join(', ')})`)

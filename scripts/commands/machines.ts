@@ -1,109 +1,24 @@
-// Machine commands: `up` (machines, converge steps, then the smoke suite), `status`, `ssh NODE [-- CMD]`, `down`, `doctor`.
+// Machine commands: `status`, `ssh NODE [-- CMD]`, `ssh-reset NODE`, `down`, `doctor`.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { ClusterConfig } from '../lib/config/types.ts'
-import { NotImplementedError, PreflightError, StepError, UsageError } from '../lib/errors.ts'
-import { writeLogsBundle } from '../lib/logs/bundle.ts'
-import { closeNodes, openNodes } from '../lib/steps/nodes.ts'
-import { withFileLock } from '../lib/providers/common/lock.ts'
 import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
-import { defaultStateRoot } from '../lib/providers/common/state.ts'
+import { withClusterLock } from '../lib/cluster.ts'
+import type { ClusterConfig } from '../lib/config/types.ts'
+import { NotImplementedError, UsageError } from '../lib/errors.ts'
+import type { NodeFacts } from '../lib/node/facts.ts'
+import { ADMIN_CONF, adminKubectl } from '../lib/node/paths.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
 import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
-import type { NodeFacts } from '../lib/steps/facts.ts'
-import { stepsUntil } from '../lib/steps/pipeline.ts'
-import { up } from '../lib/up.ts'
-import { remember, stabilize } from '../lib/lifecycle/allocations.ts'
-import { beforeUp } from '../lib/lifecycle/reconcile.ts'
-import { load, printJson, type CommandContext, type CommandFlags } from './context.ts'
-import { smoke } from './smoke.ts'
-
-/** A cluster's config, its provider and its state folder, as commands work with them. */
-export interface Opened {
-  config: ClusterConfig
-  choice: ProviderChoice
-  provider: Provider
-  stateDir: string
-}
-
-export function openCluster(ctx: CommandContext): Opened {
-  const loaded = load(ctx)
-  const stateDir = clusterStateDir(loaded.config.name, ctx.env)
-  // Nodes keep the address and pod CIDR they were given, whatever was removed before them.
-  const config = stabilize(loaded, stateDir)
-  const choice = chooseProvider(config.provider.type)
-  const provider = createProvider(choice, { config, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress })
-  return { config, choice, provider, stateDir }
-}
-
-/** Serialises `up`/`down` of one cluster: a second one is refused with who holds the lock. */
-export function clusterLock<T>(ctx: CommandContext, config: ClusterConfig, what: string, fn: () => Promise<T>): Promise<T> {
-  return withFileLock(path.join(defaultStateRoot(ctx.env), `${config.name}.lock`), { wait: false, what: `kubelab ${what} (cluster ${config.name})` }, fn)
-}
+import { load, openClusterFor, printJson, type CommandContext } from './context.ts'
 
 export function machinesTable(machines: readonly Machine[]): string {
   const rows = [['NAME', 'ROLE', 'ADDRESS', 'STATE', 'PROVIDER', 'SSH'],
     ...machines.map((m) => [m.name, m.role, m.address, m.state, m.provider, m.forwards.ssh ? `127.0.0.1:${m.forwards.ssh}` : '-'])]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
-}
-
-async function preflightOrThrow(provider: Provider, target: string): Promise<void> {
-  const failed = (await provider.preflight()).filter((c) => !c.ok)
-  if (failed.length) throw new PreflightError(target, failed)
-}
-
-/** After a failed `up`: a logs bundle of whatever nodes answer (best effort, never hiding the failure). */
-async function logsAfterFailure(ctx: CommandContext, opened: Opened): Promise<void> {
-  try {
-    const { config, provider, stateDir } = opened
-    const running = (await provider.list()).filter((m) => m.state === 'running')
-    if (running.length === 0) return
-    const nodes = await openNodes(config, running, stateDir, ctx.progress)
-    try {
-      const dir = path.join(stateDir, 'logs', `up-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-      ctx.progress.info(`logs bundle: ${(await writeLogsBundle({ config, nodes, dir, progress: ctx.progress })).dir}`)
-    } finally {
-      closeNodes(nodes)
-    }
-  } catch (err) {
-    ctx.progress.warn(`no logs bundle: ${(err as Error).message.split('\n')[0]}`)
-  }
-}
-
-export async function upCommand(ctx: CommandContext, machinesOnly: boolean, flags: CommandFlags = {}): Promise<number> {
-  const opened = openCluster(ctx)
-  const { config, choice, provider, stateDir } = opened
-  const steps = stepsUntil(ctx.options.until)
-  // The smoke suite ends a whole `up` (not --machines-only / --until), unless --no-smoke.
-  const withSmoke = !machinesOnly && !ctx.options.until && !flags.noSmoke
-  const { machines, failed } = await clusterLock(ctx, config, 'up', async () => {
-    ctx.progress.debug(1, `provider: ${choice.type} (${choice.why})`)
-    await preflightOrThrow(provider, 'this host')
-    await beforeUp({ config, provider, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress }, { prune: ctx.options.prune ?? false })
-    let result
-    try {
-      result = await up({ config, provider, choice, stateDir, cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress, machinesOnly, steps })
-    } catch (err) {
-      if (err instanceof StepError) await logsAfterFailure(ctx, opened)
-      throw err
-    }
-    if (!withSmoke) return { machines: result.machines, failed: 0 }
-    if (config.controlPlane.mode !== 'managed') {
-      ctx.progress.info('smoke suite skipped: it needs admin access, which an external control plane does not give kubelab')
-      return { machines: result.machines, failed: 0 }
-    }
-    const s = await smoke(ctx, opened, flags)
-    return { machines: result.machines, failed: s.failed }
-  })
-  remember(stateDir, config, { version: !machinesOnly && !ctx.options.until })
-  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines })
-  else ctx.out(machinesTable(machines))
-  if (failed) ctx.progress.info(`up: the cluster is up, but ${failed} smoke check${failed === 1 ? '' : 's'} failed (see above); kubelab smoke re-runs them`)
-  return failed ? 1 : 0
 }
 
 interface NodeStatus {
@@ -138,7 +53,7 @@ async function nodeStatus(config: ClusterConfig, machines: readonly Machine[], s
       const states = r.stdout.trim().split('\n')
       units.set(m.name, Object.fromEntries(names.map((u, i) => [u, states[i] ?? 'unknown'])))
       if (m.role === 'control-plane') {
-        const k = await runner.$({ nothrow: true })`test -f /etc/kubernetes/admin.conf && /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json`
+        const k = await runner.$({ nothrow: true })`test -f ${ADMIN_CONF} && ${adminKubectl(['get', 'nodes', '-o', 'json'])}`
         if (k.ok) apiNodes = (JSON.parse(k.stdout) as { items: typeof apiNodes }).items
       }
     } finally {
@@ -172,7 +87,7 @@ function nodesTable(nodes: readonly NodeStatus[]): string {
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<number> {
-  const { config, choice, provider, stateDir } = openCluster(ctx)
+  const { config, choice, provider, stateDir } = openClusterFor(ctx)
   const machines = await provider.list()
   const nodes = await nodeStatus(config, machines, stateDir)
   if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes })
@@ -182,8 +97,9 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function downCommand(ctx: CommandContext): Promise<number> {
-  const { config, choice, provider } = openCluster(ctx)
-  await clusterLock(ctx, config, 'down', async () => {
+  const c = openClusterFor(ctx)
+  const { choice, provider } = c
+  await withClusterLock(c, 'down', async () => {
     const n = (await provider.list()).length
     await ctx.progress.step(`Deleting ${n} ${choice.type} machine${n === 1 ? '' : 's'} and local state`, () => provider.destroy())
   })
@@ -193,7 +109,7 @@ export async function downCommand(ctx: CommandContext): Promise<number> {
 export async function sshCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [node, ...command] = args
   if (!node) throw new UsageError('kubelab ssh needs a node name: kubelab ssh NODE [-- CMD]')
-  const { config, provider, stateDir } = openCluster(ctx)
+  const { config, provider, stateDir } = openClusterFor(ctx)
   const machines = await provider.list()
   const m = machines.find((x) => x.name === node)
   if (!m) throw new UsageError(`no machine "${node}" in cluster ${config.name}; machines: ${machines.map((x) => x.name).join(', ') || 'none'}`)
@@ -237,7 +153,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
 export async function sshResetCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [node] = args
   if (!node) throw new UsageError('kubelab ssh-reset needs a node name: kubelab ssh-reset NODE')
-  const { config, stateDir } = openCluster(ctx)
+  const { config, stateDir } = openClusterFor(ctx)
   if (!config.nodes.some((n) => n.name === node)) throw new UsageError(`no node "${node}" in ${ctx.options.config}`)
   const store = hostKeyStore(stateDir)
   const had = await store.get(node)

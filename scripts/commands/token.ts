@@ -7,9 +7,8 @@ import path from 'node:path'
 import { UsageError } from '../lib/errors.ts'
 import { bootstrapTokenSecret, generateBootstrapToken } from '../lib/pki/bootstrap.ts'
 import { caCertHash } from '../lib/pki/certs.ts'
-import { hostKubectl } from './cluster.ts'
-import type { CommandContext, CommandFlags } from './context.ts'
-import { openCluster } from './machines.ts'
+import { hostKubectl } from '../lib/cluster.ts'
+import { openClusterFor, type CommandContext, type CommandFlags } from './context.ts'
 
 /** `30m`, `2h`, `1d` -> milliseconds. */
 export function parseTtl(text: string): number {
@@ -19,14 +18,14 @@ export function parseTtl(text: string): number {
 }
 
 export async function tokenCreateCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
-  const opened = openCluster(ctx)
+  const opened = openClusterFor(ctx)
   const { config, stateDir } = opened
   if (config.controlPlane.mode !== 'managed') throw new UsageError(`cluster "${config.name}" does not run its own control plane; make tokens where it runs`)
   const cp = config.nodes.find((n) => n.role === 'control-plane')!
   const ttlMs = parseTtl(flags.ttl ?? '1h')
   const token = generateBootstrapToken()
   const expires = new Date(Date.now() + ttlMs)
-  const r = await hostKubectl(opened, ['apply', '-f', '-'], { input: bootstrapTokenSecret(token, expires), progress: ctx.progress })
+  const r = await hostKubectl(opened, ['apply', '-f', '-'], { input: bootstrapTokenSecret(token, expires) })
   if (r.status !== 0) throw new UsageError(`could not create the token: ${r.stderr.trim()}`)
   const join = {
     token,

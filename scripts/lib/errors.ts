@@ -101,6 +101,8 @@ export class CommandError extends KubelabError {
 /** A converge step failed on a node; `cause` holds what went wrong inside it. */
 export class StepError extends KubelabError {
   readonly code = 'ERR_STEP'
+  /** Other (step, node) pairs that failed in the same run (the runner reports every failure). */
+  alsoFailed: readonly StepError[] = []
   constructor(
     readonly step: string,
     readonly node: string,

@@ -6,15 +6,13 @@
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { resolveArtifacts } from './artifacts/resolve.ts'
 import type { ClusterConfig } from './config/types.ts'
+import { pkiDir, stepInputs } from './converge/inputs.ts'
+import { targets, type StepContext } from './converge/step.ts'
 import { Progress } from './log/progress.ts'
+import { closeNodes, openNodes } from './node/open.ts'
 import type { Machine } from './providers/types.ts'
-import { stepInMode } from './steps/index.ts'
-import { localImages, managedPki, pkiDir } from './steps/inputs.ts'
-import { closeNodes, openNodes } from './steps/nodes.ts'
-import { PIPELINE } from './steps/pipeline.ts'
-import type { StepContext } from './steps/types.ts'
+import { STEPS } from './steps/index.ts'
 
 export type LiveStatus = 'unchanged' | 'would change' | `unknown: ${string}`
 
@@ -28,17 +26,12 @@ export async function liveStepStatus(o: { config: ClusterConfig; machines: reado
   const nodes = await openNodes(config, running, stateDir, quiet)
   const scratch = mkdtempSync(path.join(tmpdir(), 'kubelab-plan-'))
   try {
-    const artifacts = await resolveArtifacts(config, { progress: quiet })
-    const images = await localImages(o.cacheDir, artifacts, quiet)
     if (existsSync(pkiDir(stateDir))) cpSync(pkiDir(stateDir), pkiDir(scratch), { recursive: true })
-    const pki = (await managedPki(pkiDir(scratch), config))?.bundle
-    const ctx: StepContext = { config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress: quiet, stateDir, shared: {} }
-    // A node whose machine runs needs no machine step; one without a machine has every step ahead.
-    const out: Record<string, Record<string, LiveStatus>> = Object.fromEntries(nodes.map((n) => [n.spec.name, { 'machine:ready': 'unchanged' }]))
-    for (const step of PIPELINE) {
-      if (!stepInMode(step, config.controlPlane.mode)) continue
-      for (const spec of config.nodes) {
-        if (step.on !== 'all' && (step.on === 'control-plane') !== (spec.role === 'control-plane')) continue
+    const inputs = await stepInputs({ config, stateDir, cacheDir: o.cacheDir, progress: quiet, pkiDir: pkiDir(scratch), keep: false })
+    const ctx: StepContext = { config, nodes, ...inputs, progress: quiet, stateDir }
+    const out: Record<string, Record<string, LiveStatus>> = Object.fromEntries(nodes.map((n) => [n.spec.name, {}]))
+    for (const step of STEPS) {
+      for (const spec of targets(step, config)) {
         const node = nodes.find((n) => n.spec.name === spec.name)
         if (!node) continue
         try {

@@ -1,11 +1,12 @@
 // The plan: machines x steps, from the config alone (pure). `kubelab plan` prints it; `up` follows it.
 
 import type { ClusterConfig, NodeSpec } from './config/types.ts'
-import { STEPS, stepInMode, type StepInfo } from './steps/index.ts'
+import { targets, type Step } from './converge/step.ts'
+import { STEPS } from './steps/index.ts'
 
 export interface NodePlan {
   node: NodeSpec
-  steps: readonly StepInfo[]
+  steps: readonly Step[]
 }
 
 export interface Plan {
@@ -18,13 +19,9 @@ export interface Plan {
   live?: Record<string, Record<string, string>>
 }
 
-export function stepsFor(config: ClusterConfig, node: NodeSpec): StepInfo[] {
-  return STEPS.filter((s) => {
-    if (!stepInMode(s, config.controlPlane.mode)) return false
-    if (s.on === 'control-plane') return node.role === 'control-plane'
-    if (s.on === 'workers') return node.role === 'worker'
-    return true
-  })
+/** The steps `up` runs on this node, in list order (the runner's own targets()). */
+export function stepsFor(config: ClusterConfig, node: NodeSpec): Step[] {
+  return STEPS.filter((s) => targets(s, config).some((n) => n.name === node.name))
 }
 
 export function makePlan(config: ClusterConfig): Plan {

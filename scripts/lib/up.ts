@@ -1,73 +1,124 @@
-// `kubelab up`, the whole pipeline in one place, one line per action (as kind's create does):
-// machines -> nodes opened (SSH + detected substrate) -> verified binaries, local images, PKI ->
-// converge steps in order -> timings written beside the cluster state.
+// `kubelab up`, the whole sequence in one place, one line per action (as kind's create does):
+// lock -> preflight -> reconcile (prune, version) -> machines -> nodes opened (SSH + detected
+// substrate) -> the steps' host-side inputs (binaries, images, PKI, join token) -> the converge
+// graph (steps/index.ts) -> timings -> smoke suite -> allocations remembered. A failed step leaves a
+// logs bundle; a re-run converges from wherever the failure left things.
 
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { resolveArtifacts } from './artifacts/resolve.ts'
-import type { ClusterConfig } from './config/types.ts'
-import type { Progress } from './log/progress.ts'
-import type { ProviderChoice } from './providers/index.ts'
-import type { Machine, Provider } from './providers/types.ts'
-import { localImages, managedPki, pkiDir } from './steps/inputs.ts'
-import { closeNodes, openNodes } from './steps/nodes.ts'
-import type { Step } from './steps/types.ts'
-import { converge, type StepOutcome } from './steps/run.ts'
+import { withClusterLock, type Cluster } from './cluster.ts'
+import { stepInputs } from './converge/inputs.ts'
+import { converge, type StepOutcome } from './converge/runner.ts'
+import { stepsUntil, type Step } from './converge/step.ts'
+import { PreflightError, StepError } from './errors.ts'
+import { remember } from './lifecycle/allocations.ts'
+import { beforeUp } from './lifecycle/reconcile.ts'
+import { writeLogsBundle } from './logs/bundle.ts'
+import { closeNodes, openNodes } from './node/open.ts'
+import type { Machine } from './providers/types.ts'
+import { runSmokeSuite, type SmokeOptions } from './smoke/run.ts'
+import { STEPS } from './steps/index.ts'
 import { Timings } from './timings.ts'
 
 export interface UpOptions {
-  config: ClusterConfig
-  provider: Provider
-  choice: ProviderChoice
-  stateDir: string
-  cacheDir: string
-  progress: Progress
   /** Stop after the machines. */
-  machinesOnly: boolean
-  steps: readonly Step[]
+  machinesOnly?: boolean
+  /** Converge up to and including this step id, then stop (no smoke suite). */
+  until?: string
+  /** Remove machines whose nodes left the config. */
+  prune?: boolean
+  /** Run the smoke suite at the end (default true; only a whole `up` of a managed control plane runs it). */
+  smoke?: boolean
+  smokeOptions?: SmokeOptions
 }
 
 export interface UpResult {
   machines: Machine[]
   outcomes: StepOutcome[]
+  /** Failed smoke checks (0 when the suite passed or did not run). */
+  smokeFailed: number
   timings?: { json: string; svg: string }
 }
 
-export async function up(o: UpOptions): Promise<UpResult> {
-  const { config, provider, progress, stateDir } = o
-  const timings = new Timings()
-  const before = new Set((await provider.list()).filter((m) => m.state === 'running').map((m) => m.name))
-  const n = config.nodes.length
-  const machines = await timings.phase('machines', () =>
-    progress.step(`Starting ${n} ${o.choice.type} machine${n === 1 ? '' : 's'}`, () => provider.ensure(config.nodes), (got) => {
-      const reused = got.filter((m) => before.has(m.name)).length
-      return reused === got.length ? 'all reused, nothing changed' : `${got.length - reused} started, ${reused} reused`
-    }))
-  if (o.machinesOnly) return { machines, outcomes: [] }
+export async function up(c: Cluster, o: UpOptions = {}): Promise<UpResult> {
+  const steps = stepsUntil(STEPS, o.until)
+  const result = await withClusterLock(c, 'up', async () => {
+    c.progress.debug(1, `provider: ${c.choice.type} (${c.choice.why})`)
+    await preflight(c)
+    await beforeUp(c, { prune: o.prune ?? false })
+    const timings = new Timings()
+    const machines = await timings.phase('machines', () => ensureMachines(c))
+    if (o.machinesOnly) return { machines, outcomes: [], smokeFailed: 0 }
+    let outcomes: StepOutcome[]
+    try {
+      outcomes = await convergeNodes(c, machines, steps, timings)
+    } catch (err) {
+      if (err instanceof StepError) await logsAfterFailure(c)
+      throw err
+    }
+    const timingFiles = { json: path.join(c.stateDir, 'timings.json'), svg: path.join(c.stateDir, 'timings.svg') }
+    return { machines, outcomes, smokeFailed: await smokeAtEnd(c, o), timings: timingFiles }
+  })
+  remember(c.stateDir, c.config, { version: !o.machinesOnly && !o.until })
+  return result
+}
 
+async function preflight(c: Cluster): Promise<void> {
+  const failed = (await c.provider.preflight()).filter((x) => !x.ok)
+  if (failed.length) throw new PreflightError('this host', failed)
+}
+
+async function ensureMachines(c: Cluster): Promise<Machine[]> {
+  const before = new Set((await c.provider.list()).filter((m) => m.state === 'running').map((m) => m.name))
+  const n = c.config.nodes.length
+  return c.progress.step(`Starting ${n} ${c.choice.type} machine${n === 1 ? '' : 's'}`, () => c.provider.ensure(c.config.nodes), (got) => {
+    const reused = got.filter((m) => before.has(m.name)).length
+    return reused === got.length ? 'all reused, nothing changed' : `${got.length - reused} started, ${reused} reused`
+  })
+}
+
+/** Opens the nodes, prepares the steps' inputs and runs the converge graph; timings are written even when a step fails. */
+async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: readonly Step[], timings: Timings): Promise<StepOutcome[]> {
+  const { config, progress, stateDir } = c
   const nodes = await timings.phase('nodes:open', () => openNodes(config, machines, stateDir, progress))
+  let outcomes: StepOutcome[] = []
   try {
     // What each node is, for `status` (and for the configs the steps generate).
     writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
-    const artifacts = await timings.phase('artifacts', () =>
-      progress.step('Resolving verified binaries', () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`))
-    const images = await timings.phase('images', () => localImages(o.cacheDir, artifacts, progress))
-    const pki = config.controlPlane.mode === 'managed'
-      ? (await timings.phase('pki', () => progress.step('Issuing the cluster PKI (kept in the cluster state)',
-        () => managedPki(pkiDir(stateDir), config), (r) => (r?.changed ? `${r.changed} files written` : 'unchanged'))))?.bundle
-      : undefined
-    let outcomes: StepOutcome[] = []
-    try {
-      outcomes = await converge({ config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress, stateDir, shared: {} }, o.steps, (done) => {
-        outcomes = done
-      })
-    } finally {
-      timings.add(...outcomes.map((x) => ({ phase: x.step, node: x.node, startedAt: x.startedAt, durationMs: x.durationMs, changed: x.changed })))
-      const written = timings.write(stateDir)
-      progress.debug(1, `timings: ${written.json}, ${written.svg}`)
-    }
-    return { machines, outcomes, timings: { json: path.join(stateDir, 'timings.json'), svg: path.join(stateDir, 'timings.svg') } }
+    const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
+    await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { onProgress: (done) => { outcomes = done } })
+    return outcomes
   } finally {
+    timings.add(...outcomes.map((x) => ({ phase: x.step, node: x.node, startedAt: x.startedAt, durationMs: x.durationMs, changed: x.changed })))
+    const written = timings.write(stateDir)
+    progress.debug(1, `timings: ${written.json}, ${written.svg}`)
     closeNodes(nodes)
+  }
+}
+
+/** The smoke suite that ends a whole `up`: it needs admin access, which only a managed control plane gives. */
+async function smokeAtEnd(c: Cluster, o: UpOptions): Promise<number> {
+  if (o.until || o.smoke === false) return 0
+  if (c.config.controlPlane.mode !== 'managed') {
+    c.progress.info('smoke suite skipped: it needs admin access, which an external control plane does not give kubelab')
+    return 0
+  }
+  return (await runSmokeSuite(c, o.smokeOptions)).failed
+}
+
+/** After a failed step: a logs bundle of whatever nodes answer (best effort, never hiding the failure). */
+async function logsAfterFailure(c: Cluster): Promise<void> {
+  try {
+    const running = (await c.provider.list()).filter((m) => m.state === 'running')
+    if (running.length === 0) return
+    const nodes = await openNodes(c.config, running, c.stateDir, c.progress)
+    try {
+      const dir = path.join(c.stateDir, 'logs', `up-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+      c.progress.info(`logs bundle: ${(await writeLogsBundle({ config: c.config, nodes, dir, progress: c.progress })).dir}`)
+    } finally {
+      closeNodes(nodes)
+    }
+  } catch (err) {
+    c.progress.warn(`no logs bundle: ${(err as Error).message.split('\n')[0]}`)
   }
 }

@@ -13,7 +13,7 @@ import {
   CommandTimeoutError,
   JsonFileHostKeyStore,
   MemoryHostKeyStore,
-  Runner,
+  SshRunner,
   SshError,
   uploadAll,
   type HostKeyStore,
@@ -44,8 +44,8 @@ function target(user: string, server = sshd, auth: SshTarget['auth'] = { private
   return { host: server.host, port: server.port, user, auth }
 }
 
-function runner(t: ExecutionContext, user = 'root', extra: Partial<RunnerOptions> = {}, server = sshd): Runner {
-  const r = new Runner({
+function runner(t: ExecutionContext, user = 'root', extra: Partial<RunnerOptions> = {}, server = sshd): SshRunner {
+  const r = new SshRunner({
     node: extra.node ?? `node-${++seq}`,
     target: extra.target ?? target(user, server),
     hostKeys: extra.hostKeys ?? new MemoryHostKeyStore(),

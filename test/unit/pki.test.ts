@@ -15,7 +15,7 @@ import {
   BOOTSTRAP_GROUP, ensurePki, generateBootstrapToken, parseEncryptionKey, parseKubeconfig, pkiBundle, PkiStore,
   TOKEN_PATTERN, type EnsurePkiOptions, type PkiResult,
 } from '../../scripts/lib/pki/index.ts'
-import type { PkiBundle } from '../../scripts/lib/steps/types.ts'
+import type { PkiBundle } from '../../scripts/lib/converge/step.ts'
 import { ROOT } from '../helpers/paths.ts'
 
 const { config } = parseConfig(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), { file: 'cluster.config.yaml', env: {} })

@@ -3,28 +3,25 @@
 //   kubelab-bundle.json                         the manifest (always the first entry)
 //   files/COMPONENT/VERSION/ARCH/FILE           the files, byte-identical to the cache
 //
-// writeBundle() resolves the config (filling the cache as needed) and streams the files into the
-// tar; openBundle() reads it back into the cache, verifying each file against the manifest while it
+// writeBundle() (bundle-write.ts) resolves the config (filling the cache as needed) and streams the
+// files into the tar; openBundle() reads it back into the cache, verifying each file against the manifest while it
 // streams, with no network. A file that fails verification is deleted and nothing of its component
 // is indexed. The manifest is not signed: check the bundle's own sha256 out of band if it travels.
 
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, rename } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { createGzip } from 'node:zlib'
-import type { ClusterConfig } from '../config/types.ts'
 import { ArtifactError } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import {
-  blobPath, cacheDir, commitBlob, readIndex, removeQuietly, sizeOf, tmpPath, writeIndex,
-  type CachedFile, type IndexEntry, type Origin,
+  blobPath, commitBlob, readIndex, removeQuietly, sizeOf, tmpPath, writeIndex,
+  type Artifact, type CachedFile, type IndexEntry, type Origin,
 } from './cache.ts'
 import type { Arch, NodeSelector } from './lock.ts'
-import { resolveArtifacts, type Artifact, type ResolveOptions } from './resolve.ts'
-import { readTar, tarStream, type TarEntry } from './tar.ts'
+import { readTar } from './tar.ts'
 
 export const BUNDLE_MANIFEST = 'kubelab-bundle.json'
 
@@ -55,40 +52,6 @@ export interface BundleManifest {
 
 export function bundlePath(a: { component: string; version: string; arch: Arch; file: string }): string {
   return `files/${a.component}/${a.version}/${a.arch}/${a.file}`
-}
-
-/** Resolves the config and writes FILE (a .tar, or gzip-compressed when it ends in .gz/.tgz). */
-export async function writeBundle(config: ClusterConfig, out: string, options: ResolveOptions): Promise<BundleManifest> {
-  const cache = cacheDir(options.env ?? process.env)
-  const artifacts = await resolveArtifacts(config, options)
-  const arch = artifacts[0]?.arch ?? options.arch!
-  const files: BundleFile[] = []
-  for (const a of artifacts) {
-    const entry = a.origin === 'build' ? undefined : await readIndex(cache, a.arch, a.component, a.version)
-    files.push({
-      component: a.component, file: a.file, version: a.version, arch: a.arch, sha256: a.sha256, size: a.size,
-      origin: a.origin, assetSha256: entry?.assetSha256 ?? null, nodes: a.nodes,
-      ...(a.install ? { install: a.install } : {}),
-      path: bundlePath(a),
-    })
-  }
-  const manifest: BundleManifest = { schema: 1, kind: 'kubelab-bundle', kubernetes: config.kubernetes.version, arch, files }
-  const entries: TarEntry[] = [
-    { name: BUNDLE_MANIFEST, content: Buffer.from(JSON.stringify(manifest, null, 2) + '\n') },
-    ...artifacts.map((a): TarEntry => ({ name: bundlePath(a), source: a.path, mode: 0o755 })),
-  ]
-  await mkdir(path.dirname(path.resolve(out)), { recursive: true })
-  const tmp = `${out}.partial`
-  const gz = /\.(gz|tgz)$/.test(out)
-  try {
-    if (gz) await pipeline(tarStream(entries), createGzip({ level: 6 }), createWriteStream(tmp))
-    else await pipeline(tarStream(entries), createWriteStream(tmp))
-  } catch (err) {
-    await removeQuietly(tmp)
-    throw new ArtifactError(`cannot write the bundle ${out}: ${(err as Error).message}`, {}, { cause: err })
-  }
-  await rename(tmp, out)
-  return manifest
 }
 
 export interface OpenBundleOptions {

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs'
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import type { Arch } from './lock.ts'
+import type { Arch, NodeSelector } from './lock.ts'
 
 export function cacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
   if (env.KUBELAB_CACHE) return path.resolve(env.KUBELAB_CACHE)
@@ -154,4 +154,19 @@ export async function recordBuild(cache: string, record: BuildRecord): Promise<v
 
 export async function removeQuietly(file: string): Promise<void> {
   await rm(file, { force: true, recursive: true })
+}
+
+/** A file the config needs, resolved: where it is in this cache and where it goes on nodes. */
+export interface Artifact {
+  readonly component: string
+  readonly file: string
+  readonly version: string
+  readonly arch: Arch
+  readonly path: string
+  readonly sha256: string
+  readonly size: number
+  readonly origin: Origin
+  readonly nodes: NodeSelector
+  /** Directory on the node; absent for files packed into images. */
+  readonly install?: string
 }

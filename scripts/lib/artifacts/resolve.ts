@@ -21,24 +21,13 @@ import {
 import { fetchToFile, HttpClient, isUnreachable, progressBar } from './fetch.ts'
 import {
   assetBasename, assetUrl, checksumUrl, DEFAULT_LOCK_FILE, hostArch, loadLock, memberPath, minorFor, mirrorPath,
-  parseChecksumFile, type Arch, type LockComponent, type LockFile, type NodeSelector, type VersionsLock,
+  parseChecksumFile, type Arch, type LockComponent, type LockFile, type VersionsLock,
 } from './lock.ts'
 import { readTar } from './tar.ts'
 
 /** One file a cluster needs, verified and on local disk. */
-export interface Artifact {
-  readonly component: string
-  readonly file: string
-  readonly version: string
-  readonly arch: Arch
-  readonly path: string
-  readonly sha256: string
-  readonly size: number
-  readonly origin: Origin
-  readonly nodes: NodeSelector
-  /** Directory on the node; absent for files packed into images. */
-  readonly install?: string
-}
+import type { Artifact } from './cache.ts'
+export type { Artifact }
 
 export interface Needed {
   readonly component: LockComponent

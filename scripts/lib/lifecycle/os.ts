@@ -5,7 +5,7 @@
 
 import { PreflightError } from '../errors.ts'
 import { runnerFor } from '../remote/machine.ts'
-import type { Runner } from '../remote/runner.ts'
+import type { Runner } from '../remote/types.ts'
 import { withDrained } from './drain.ts'
 import { liveKube, type Cluster } from './session.ts'
 

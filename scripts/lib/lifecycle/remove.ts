@@ -5,9 +5,9 @@
 import { StepError } from '../errors.ts'
 import type { Machine } from '../providers/types.ts'
 import { hostKeyStore } from '../remote/machine.ts'
-import { converge } from '../steps/run.ts'
+import { converge } from '../converge/runner.ts'
 import { networkPodRoutes } from '../steps/network-pod-routes.ts'
-import { closeNodes, openNodes } from '../steps/nodes.ts'
+import { closeNodes, openNodes } from '../node/open.ts'
 import { forget } from './allocations.ts'
 import { cordon, drain } from './drain.ts'
 import { liveKube, nodeInfos, type Cluster, type Kube } from './session.ts'
@@ -62,7 +62,7 @@ export async function removeNodes(c: Cluster, names: readonly string[]): Promise
   if (kube && running) {
     const nodes = await openNodes(c.config, now, c.stateDir, c.progress)
     try {
-      await converge({ config: c.config, nodes, artifacts: [], progress: c.progress, stateDir: c.stateDir, shared: {} }, [networkPodRoutes])
+      await converge({ config: c.config, nodes, artifacts: [], images: [], progress: c.progress, stateDir: c.stateDir }, [networkPodRoutes])
     } finally {
       closeNodes(nodes)
     }

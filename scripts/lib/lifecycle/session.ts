@@ -1,25 +1,18 @@
 // What the lifecycle operations share: kubectl on the live control plane (over SSH, as steps do),
-// the versions the cluster runs, and a converge context for some nodes (the same inputs `up`
-// prepares: verified binaries, sandbox image, PKI), with the pipeline narrowed to one node.
+// the versions the cluster runs, and a converge context (the same inputs `up` prepares: verified
+// binaries, local images, PKI, join token).
 
-import { resolveArtifacts } from '../artifacts/resolve.ts'
-import type { ClusterConfig } from '../config/types.ts'
-import type { Progress } from '../log/progress.ts'
-import type { Machine, Provider } from '../providers/types.ts'
+import type { Cluster as OpenedCluster } from '../cluster.ts'
+import type { Machine } from '../providers/types.ts'
 import { runnerFor } from '../remote/machine.ts'
-import type { Result, Runner } from '../remote/runner.ts'
-import { ADMIN_CONF } from '../steps/kubectl.ts'
-import { localImages, managedPki, pkiDir } from '../steps/inputs.ts'
-import { closeNodes, openNodes } from '../steps/nodes.ts'
-import type { NodeHandle, Step, StepContext } from '../steps/types.ts'
+import type { Result, Runner } from '../remote/types.ts'
+import { stepInputs } from '../converge/inputs.ts'
+import type { StepContext } from '../converge/step.ts'
+import { closeNodes, openNodes } from '../node/open.ts'
+import { ADMIN_CONF, adminKubectl } from '../node/paths.ts'
 
-export interface Cluster {
-  readonly config: ClusterConfig
-  readonly provider: Provider
-  readonly stateDir: string
-  readonly cacheDir: string
-  readonly progress: Progress
-}
+/** What lifecycle operations need of an opened cluster (lib/cluster.ts). */
+export type Cluster = Pick<OpenedCluster, 'config' | 'provider' | 'stateDir' | 'cacheDir' | 'progress'>
 
 /** kubectl with the admin kubeconfig on the control-plane node. */
 export interface Kube {
@@ -41,7 +34,7 @@ export async function liveKube(c: Cluster, machines: readonly Machine[]): Promis
   const runner: Runner = await runnerFor(cp, c.stateDir, { config: c.config, progress: c.progress })
   if (!(await runner.test`test -s ${ADMIN_CONF}`)) { runner.close(); return undefined }
   return {
-    run: (args, o = {}) => runner.$({ ...(o.nothrow ? { nothrow: true } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) })`/usr/local/bin/kubectl --kubeconfig ${ADMIN_CONF} ${args}`,
+    run: (args, o = {}) => runner.$({ ...(o.nothrow ? { nothrow: true } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) })`${adminKubectl(args)}`,
     close: () => runner.close(),
   }
 }
@@ -67,23 +60,11 @@ export async function convergeContext(c: Cluster, machines: readonly Machine[]):
   const { config, progress, stateDir } = c
   const nodes = await openNodes(config, machines, stateDir, progress)
   try {
-    const artifacts = await progress.step(`Resolving verified binaries for Kubernetes ${config.kubernetes.version}`, () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`)
-    const images = await localImages(c.cacheDir, artifacts, progress)
-    const pki = (await managedPki(pkiDir(stateDir), config))?.bundle
-    const ctx: StepContext = { config, nodes, artifacts, images, ...(pki ? { pki } : {}), progress, stateDir, shared: {} }
+    const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (_name, title, fn, detail) => progress.step(title, fn, detail) })
+    const ctx: StepContext = { config, nodes, ...inputs, progress, stateDir }
     return { ctx, close: () => closeNodes(nodes) }
   } catch (err) {
     closeNodes(nodes)
     throw err
   }
-}
-
-/** The steps narrowed to one node: every other node reads as converged (nothing runs there). */
-export function onlyOn(steps: readonly Step[], node: string): Step[] {
-  const mine = (n: NodeHandle) => n.spec.name === node
-  return steps.map((s) => ({
-    ...s,
-    check: (ctx: StepContext, n: NodeHandle) => (mine(n) ? s.check(ctx, n) : Promise.resolve(true)),
-    apply: (ctx: StepContext, n: NodeHandle) => (mine(n) ? s.apply(ctx, n) : Promise.resolve()),
-  }))
 }

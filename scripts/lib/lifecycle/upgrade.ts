@@ -5,11 +5,11 @@
 // worker in turn: cordon, drain, converge that node's steps, wait Ready at the new version, uncordon.
 
 import { PreflightError } from '../errors.ts'
-import { PIPELINE } from '../steps/pipeline.ts'
-import { converge } from '../steps/run.ts'
+import { converge } from '../converge/runner.ts'
+import { STEPS } from '../steps/index.ts'
 import { remember } from './allocations.ts'
 import { withDrained } from './drain.ts'
-import { apiserverVersion, convergeContext, liveKube, nodeInfos, onlyOn, type Cluster, type Kube } from './session.ts'
+import { apiserverVersion, convergeContext, liveKube, nodeInfos, type Cluster, type Kube } from './session.ts'
 import { checkSkew, type SkewVerdict } from './skew.ts'
 
 export interface UpgradePlan {
@@ -80,7 +80,7 @@ export async function upgradeCluster(c: Cluster): Promise<UpgradeResult> {
         const cpBehind = node.role === 'control-plane' && plan.apiserver !== plan.target
         if (from === plan.target && !cpBehind) continue
         await progress.step(`Upgrading ${node.name} (${from} -> ${plan.target})`, () =>
-          withDrained(kube, 'upgrade', node.name, () => converge(ctx, onlyOn(PIPELINE, node.name)), { version: plan.target }))
+          withDrained(kube, 'upgrade', node.name, () => converge(ctx, STEPS, { only: [node.name] }), { version: plan.target }))
         upgraded.push(node.name)
       }
     } finally {

@@ -84,6 +84,21 @@ export class Progress {
     }
   }
 
+  /**
+   * The spinner of work that runs elsewhere (the step runner's): shows `title` while it runs
+   * (interactive only); undefined stops it. Lines printed meanwhile keep it below them.
+   */
+  spin(title: string | undefined): void {
+    if (title === this.spinner?.title) return
+    this.stopSpinner()
+    if (title !== undefined) this.startSpinner(title)
+  }
+
+  /** A finished step's line: ` ✓ title  detail  1.2s` or ` ✗ title  detail  1.2s`. */
+  stepLine(title: string, ok: boolean, detail: string, durationMs: number): void {
+    this.line(` ${ok ? '✓' : '✗'} ${title}${detail ? `  ${detail}` : ''}  ${formatDuration(durationMs)}`)
+  }
+
   private line(text: string): void {
     if (this.spinner) this.sink.write('\r\x1b[2K')
     this.sink.write(`${text}\n`)

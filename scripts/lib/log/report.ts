@@ -50,6 +50,19 @@ function commandDetails(err: CommandError): string[] {
   return out
 }
 
+/** What went wrong inside a failed step, appended to `lines`; returns the cause's hint. */
+function stepCauseDetails(err: StepError, lines: string[]): string | undefined {
+  const cause = err.cause
+  if (cause instanceof CommandError) {
+    lines.push(...indent(commandDetails(cause)))
+    return cause.hint
+  }
+  if (cause instanceof KubelabError) lines.push(...indent(formatError(cause).split('\n')))
+  else if (cause instanceof Error) lines.push(`  ${cause.message}`)
+  else if (cause !== undefined) lines.push(`  ${String(cause)}`)
+  return undefined
+}
+
 /** Human-readable report of any error, as printed on stderr by the CLI. */
 export function formatError(err: unknown): string {
   if (err instanceof ConfigError) {
@@ -72,16 +85,13 @@ export function formatError(err: unknown): string {
     if (err.cause instanceof Error) lines.push(`  ${err.cause.message}`)
     if (err.consoleTail.length) lines.push('  console (last lines):', ...indent(err.consoleTail, '    '))
   } else if (err instanceof StepError) {
-    const cause = err.cause
-    if (cause instanceof CommandError) {
-      lines.push(...indent(commandDetails(cause)))
-      hint ??= cause.hint
-    } else if (cause instanceof KubelabError) {
-      lines.push(...indent(formatError(cause).split('\n')))
-    } else if (cause instanceof Error) {
-      lines.push(`  ${cause.message}`)
-    } else if (cause !== undefined) {
-      lines.push(`  ${String(cause)}`)
+    const causeHint = stepCauseDetails(err, lines)
+    hint ??= causeHint
+    for (const other of err.alsoFailed) {
+      lines.push(`  also: ${other.message}`)
+      const more: string[] = []
+      const h = stepCauseDetails(other, more)
+      lines.push(...indent(more), ...(h ? [`    hint: ${h}`] : []))
     }
   } else if (err.cause instanceof Error) {
     lines.push(`  caused by: ${err.cause.message}`)
@@ -109,6 +119,7 @@ export function errorToJson(err: unknown): Record<string, unknown> {
     base.step = err.step
     base.node = err.node
     if (err.cause !== undefined) base.cause = errorToJson(err.cause)
+    if (err.alsoFailed.length > 0) base.alsoFailed = err.alsoFailed.map(errorToJson)
   }
   return base
 }

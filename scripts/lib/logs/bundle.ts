@@ -12,8 +12,8 @@ import path from 'node:path'
 import type { ClusterConfig } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import { pkiFileInfo } from '../pki/store.ts'
-import { ADMIN_CONF } from '../steps/kubectl.ts'
-import type { NodeHandle } from '../steps/types.ts'
+import { KUBELET_KUBECONFIG, adminKubectl } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import { redactSecrets } from './redact.ts'
 
@@ -49,8 +49,6 @@ const CONTROL_PLANE_UNITS = ['etcd', 'kube-apiserver', 'kube-controller-manager'
 
 /** Config files kubelab writes that hold secrets: collected too, but only ever redacted. */
 const SECRET_FILES = ['bootstrap-kubeconfig', 'kube-proxy.conf', 'encryption-config.yaml', 'bootstrap-token.yaml'] as const
-/** Written by the kubelet after TLS bootstrap (points at its rotated certificate). */
-const KUBELET_KUBECONFIG = '/var/lib/kubelet/kubeconfig'
 
 /**
  * The installed files on a node of this role (from the templates table and the PKI table); image
@@ -163,7 +161,7 @@ export async function writeLogsBundle(o: LogsBundleOptions): Promise<LogsBundle>
       problems.push('cluster: skipped: no control-plane node was reachable')
       return
     }
-    await Promise.all(CLUSTER_COLLECTS.map((c) => collect(cp, 'cluster', c.what, `/usr/local/bin/kubectl --kubeconfig ${ADMIN_CONF} --request-timeout=20s ${c.args}`)))
+    await Promise.all(CLUSTER_COLLECTS.map((c) => collect(cp, 'cluster', c.what, `${adminKubectl(['--request-timeout=20s']).join(' ')} ${c.args}`)))
   })()
 
   await progress.step(`Collecting logs from ${nodes.length} node${nodes.length === 1 ? '' : 's'} into ${dir}`,

@@ -1,6 +1,7 @@
 // remote/index.ts — the public face of remote execution: import Runner and friends from here.
 
-export { Runner, type Dollar, type Result, type RunOptions, type RunnerOptions, type UploadOptions } from './runner.ts'
+export { SshRunner, type RunnerOptions } from './runner.ts'
+export type { Dollar, FileToWrite, Result, RunOptions, Runner, UploadOptions } from './types.ts'
 export { connect, type ConnectOptions, type Connection, type SshAuth, type SshTarget } from './connect.ts'
 export { JsonFileHostKeyStore, MemoryHostKeyStore, fingerprint, type HostKeyStore } from './hostkeys.ts'
 export { CommandTimeoutError, SshError, type SshErrorReason } from './errors.ts'

@@ -10,7 +10,7 @@ import type { Progress } from '../log/progress.ts'
 import type { Machine } from '../providers/types.ts'
 import type { SshAuth } from './connect.ts'
 import { JsonFileHostKeyStore } from './hostkeys.ts'
-import { Runner, type RunnerOptions } from './runner.ts'
+import { SshRunner, type RunnerOptions } from './runner.ts'
 
 const stores = new Map<string, JsonFileHostKeyStore>()
 
@@ -40,13 +40,13 @@ export interface RunnerForOptions {
   connect?: RunnerOptions['connect']
 }
 
-export async function runnerFor(machine: Machine, stateDir: string, options: RunnerForOptions = {}): Promise<Runner> {
+export async function runnerFor(machine: Machine, stateDir: string, options: RunnerForOptions = {}): Promise<SshRunner> {
   const hostKeys = hostKeyStore(stateDir)
   const known = machine.ssh.hostKeyFingerprint
   if (known && (await hostKeys.get(machine.name)) !== known) await hostKeys.set(machine.name, known)
   const auth = authFor(machine, options.config)
   const bastion = options.config?.ssh.bastion
-  return new Runner({
+  return new SshRunner({
     node: machine.name,
     target: {
       host: machine.ssh.host ?? machine.name,

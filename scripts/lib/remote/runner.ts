@@ -14,6 +14,7 @@ import { connect, type ConnectOptions, type Connection, type SshTarget } from '.
 import { CommandTimeoutError, SshError } from './errors.ts'
 import type { HostKeyStore } from './hostkeys.ts'
 import { buildScript, quote } from './quote.ts'
+import { dollarFor, testResult, type Dollar, type Result, type RunOptions, type Runner, type UploadOptions } from './types.ts'
 import { MAX_FRAMED_SCRIPT, Shell, type FramedResult } from './shell.ts'
 import {
   INLINE_WRITE_MAX,
@@ -48,31 +49,6 @@ export interface RunnerOptions {
   sharedDir?: { hostPath: string; nodePath: string }
 }
 
-export interface RunOptions {
-  sudo?: boolean
-  timeoutMs?: number
-  /** Resolve with the result instead of throwing on a non-zero exit (timeouts still throw). */
-  nothrow?: boolean
-}
-
-export interface Result extends CommandResult {
-  exitCode: number
-  ok: boolean
-}
-
-export interface Dollar {
-  (strings: TemplateStringsArray, ...values: unknown[]): Promise<Result>
-  (options: RunOptions): Dollar
-}
-
-export interface UploadOptions {
-  mode?: number
-  owner?: string
-  sudo?: boolean
-}
-
-const isTemplate = (v: unknown): v is TemplateStringsArray => Array.isArray(v) && 'raw' in v
-
 function firstLine(script: string): string {
   const lines = script.trim().split('\n')
   return (lines[0] ?? '').slice(0, 200) + (lines.length > 1 ? ` … (+${lines.length - 1} lines)` : '')
@@ -95,7 +71,7 @@ function lineLogger(progress: Progress | undefined, prefix: string) {
   }
 }
 
-export class Runner {
+export class SshRunner implements Runner {
   readonly node: string
   readonly user: string
   readonly sudo: boolean
@@ -118,22 +94,15 @@ export class Runner {
     this.sudo = options.sudo ?? options.target.user !== 'root'
     this.commandTimeoutMs = options.commandTimeoutMs ?? 600_000
     this.maxSessions = Math.max(1, options.maxSessions ?? 8)
-    const make = (opts: RunOptions): Dollar =>
-      ((first: TemplateStringsArray | RunOptions, ...values: unknown[]) =>
-        isTemplate(first) ? this.run(buildScript(first, values), opts) : make({ ...opts, ...first })) as Dollar
-    this.$ = make({})
+    this.$ = dollarFor((script, opts) => this.run(script, opts))
   }
 
-  /** Check-style probe: exit 0 is true, exit 1 false, anything else throws a CommandError. */
-  async test(strings: TemplateStringsArray, ...values: unknown[]): Promise<boolean> {
+  test(strings: TemplateStringsArray, ...values: unknown[]): Promise<boolean> {
     return this.testScript(buildScript(strings, values))
   }
 
-  async testScript(script: string, options: RunOptions = {}): Promise<boolean> {
-    const r = await this.run(script, { ...options, nothrow: true })
-    if (r.exitCode === 0) return true
-    if (r.exitCode === 1) return false
-    throw new CommandError(r, { hint: this.hintFor(r) })
+  testScript(script: string, options: RunOptions = {}): Promise<boolean> {
+    return testResult(this.run(script, { ...options, nothrow: true }), (r) => this.hintFor(r))
   }
 
   /** Runs a script (already quoted) with `set -euo pipefail`. */

@@ -5,7 +5,7 @@
 
 import { quote } from './quote.ts'
 import { mapLimit } from './limit.ts'
-import type { Runner, UploadOptions } from './runner.ts'
+import type { Runner, UploadOptions } from './types.ts'
 
 /** Exit code of the finaliser when the uploaded file's sha256 is not the expected one. */
 export const VERIFY_FAILED_EXIT = 42

@@ -6,8 +6,11 @@
 
 import { stringify } from 'yaml'
 import type { Kube } from './kube.ts'
-import type { SmokeContext } from './types.ts'
-import { until } from './wait.ts'
+import type { ClusterConfig } from '../config/types.ts'
+import { until, type WaitScale } from './wait.ts'
+
+/** What the fixtures need of the smoke context (types.ts SmokeContext has it). */
+type FixtureContext = WaitScale & { readonly config: ClusterConfig }
 
 export const NS = 'kubelab-smoke'
 /** A second namespace for the RBAC isolation check. */
@@ -73,7 +76,7 @@ export class Fixtures {
 
   constructor(readonly kube: Kube, readonly image: string) {}
 
-  async namespace(ctx: SmokeContext): Promise<void> {
+  async namespace(ctx: WaitScale): Promise<void> {
     // A namespace from a previous run may still be terminating: wait it out, then make it anew.
     await until(ctx, `namespace ${NS} from a previous run to go`, 120_000, async () => {
       const r = await this.kube.run(['get', 'namespace', NS, '-o', 'jsonpath={.status.phase}'], { nothrow: true })
@@ -87,14 +90,14 @@ export class Fixtures {
     return r.code === 0 ? JSON.parse(r.stdout) as PodJson : undefined
   }
 
-  async waitPod(ctx: SmokeContext, name: string, timeoutMs = 90_000): Promise<PodInfo> {
+  async waitPod(ctx: WaitScale, name: string, timeoutMs = 90_000): Promise<PodInfo> {
     let last: PodJson | undefined
     await until(ctx, `pod ${name} Ready`, timeoutMs, async () => podNotReady(last = await this.podInfo(name)))
     return { name, node: last!.spec.nodeName ?? '', ip: last!.status.podIP ?? '' }
   }
 
   /** A client pod on every node, by node name. */
-  clients(ctx: SmokeContext): Promise<Map<string, PodInfo>> {
+  clients(ctx: FixtureContext): Promise<Map<string, PodInfo>> {
     this.clientsP ??= (async () => {
       const nodes = ctx.config.nodes.map((n) => n.name)
       await this.kube.apply(manifest(...nodes.map((n) => pod(`client-${n}`, n, this.image, ['sh', '-c', CLIENT_SCRIPT]))))
@@ -105,7 +108,7 @@ export class Fixtures {
   }
 
   /** The HTTP server on the first worker with its ClusterIP and NodePort Services. */
-  target(ctx: SmokeContext): Promise<Target> {
+  target(ctx: FixtureContext): Promise<Target> {
     this.targetP ??= (async () => {
       const node = ctx.config.nodes.find((n) => n.role === 'worker')!.name
       const svc = (name: string, type: 'ClusterIP' | 'NodePort') => ({

@@ -5,7 +5,7 @@
 import type { ClusterConfig } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import type { Provider } from '../providers/types.ts'
-import type { NodeHandle } from '../steps/types.ts'
+import type { NodeHandle } from '../node/types.ts'
 import type { Fixtures } from './fixtures.ts'
 import type { Kube } from './kube.ts'
 

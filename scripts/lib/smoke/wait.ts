@@ -1,23 +1,18 @@
-// Waiting in a check: poll until the probe says done (undefined) or the deadline passes; the live
-// reason goes to the runner while waiting and into the error when time is up.
+// Waiting in a check: converge/wait.ts's waitFor with the suite's time scale (slower under
+// emulated CPUs), probe errors counted as reasons, and the live reason told to the suite's runner.
 
-import type { SmokeContext } from './types.ts'
+import { waitFor } from '../converge/wait.ts'
 
-export async function until(ctx: SmokeContext, what: string, timeoutMs: number, probe: () => Promise<string | undefined>, everyMs = 500): Promise<void> {
-  timeoutMs *= ctx.timeScale
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    let reason: string | undefined
-    try {
-      reason = await probe()
-    } catch (err) {
-      reason = (err as Error).message.split('\n')[0]
-    }
-    if (reason === undefined) return
-    ctx.say(`${what}: ${reason}`)
-    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}: ${reason}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
+/** What a wait needs of the smoke context (types.ts SmokeContext has it). */
+export interface WaitScale {
+  /** Every timeout is multiplied by this (4 under software-emulated CPUs). */
+  readonly timeScale: number
+  /** The live reason of the running check. */
+  say(text: string): void
+}
+
+export function until(ctx: WaitScale, what: string, timeoutMs: number, probe: () => Promise<string | undefined>, everyMs = 500): Promise<void> {
+  return waitFor(what, { timeoutMs: timeoutMs * ctx.timeScale, everyMs, retryErrors: true, onReason: (r) => ctx.say(r) }, probe)
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -8,10 +8,9 @@
 
 import { corednsManifest, COREDNS_NAMESPACE, MANIFEST_ANNOTATION, type CorednsManifest } from '../addons/coredns.ts'
 import { corednsArtifact, corednsImageRef } from '../images/workloads.ts'
-import { stepInfo } from './index.ts'
-import { kubectl, kubectlApply } from './kubectl.ts'
-import { waitFor } from './join.ts'
-import type { Step, StepContext } from './types.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { waitFor } from '../converge/wait.ts'
+import { kubectl, kubectlApply } from '../node/kubectl.ts'
 
 const AVAILABLE_TIMEOUT_MS = 180_000
 
@@ -34,7 +33,7 @@ interface Obj {
 
 /** Why the applied addon is not (yet) what `m` describes; undefined when it is and is Available. */
 async function notConverged(ctx: StepContext, m: CorednsManifest): Promise<string | undefined> {
-  const r = await kubectl(ctx, ['-n', COREDNS_NAMESPACE, 'get', ...m.objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
+  const r = await kubectl(ctx.nodes, ['-n', COREDNS_NAMESPACE, 'get', ...m.objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
   if (!r.ok) return `kubectl get failed: ${r.stderr.trim()}`
   const items = r.stdout.trim() ? (JSON.parse(r.stdout) as { items?: Obj[] }).items ?? [] : []
   const stale = m.objects.filter((o) => !items.some((i) => `${i.kind.toLowerCase()}/${i.metadata.name}` === o
@@ -68,22 +67,27 @@ export function describePod(p: Pod): string {
 
 /** The Deployment's condition plus each pod's state: what a timeout should say. */
 async function unavailableReason(ctx: StepContext, c?: { status: string; reason?: string; message?: string }): Promise<string> {
-  const r = await kubectl(ctx, ['-n', COREDNS_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'json'], { nothrow: true })
+  const r = await kubectl(ctx.nodes, ['-n', COREDNS_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'json'], { nothrow: true })
   const pods = r.ok ? (JSON.parse(r.stdout) as { items: Pod[] }).items.map(describePod) : [`(kubectl get pods failed: ${r.stderr.trim()})`]
   const condition = c ? `Available=${c.status} (${c.reason ?? ''}: ${c.message ?? ''})` : 'no Available condition yet'
   return `${condition}; pods: ${pods.join('; ') || 'none'}`
 }
 
 export const addonsCoredns: Step = {
-  ...stepInfo('addons:coredns'),
-  async check(ctx) {
-    if (!ctx.config.addons.coredns) return true
-    return (await notConverged(ctx, manifest(ctx))) === undefined
-  },
-  async apply(ctx) {
-    if (!ctx.config.addons.coredns) return
+  id: 'addons:coredns',
+  title: 'Deploying CoreDNS (cluster DNS)',
+  on: 'control-plane',
+  when: (config) => config.controlPlane.mode === 'managed' && config.addons.coredns,
+  // Applied as soon as the API serves; its pods start as soon as a node is Ready.
+  after: ['cp:controller-manager', 'cp:scheduler'],
+  check: async (ctx) => (await notConverged(ctx, manifest(ctx))) === undefined,
+  async apply(ctx, node) {
     const m = manifest(ctx)
-    await kubectlApply(ctx, 'coredns', m.yaml)
-    await waitFor(`the CoreDNS Deployment to be Available`, AVAILABLE_TIMEOUT_MS, () => notConverged(ctx, m))
+    await kubectlApply(ctx.nodes, 'coredns', m.yaml)
+    await waitFor('the CoreDNS Deployment to be Available', {
+      timeoutMs: AVAILABLE_TIMEOUT_MS,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onReason: (r) => ctx.progress.status(`${node.spec.name}: ${r}`),
+    }, () => notConverged(ctx, m))
   },
 }

@@ -3,13 +3,10 @@
 // share on machine containers). A manifest on the node makes the re-run check one cheap command.
 
 import { remotePathFor, uploadAll } from '../artifacts/upload.ts'
-import { differing } from './files.ts'
-import { stepInfo } from './index.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
-
-const MANIFEST = '/var/lib/kubelab/artifacts.sha256'
-/** Where service.ts keeps what each service was last started with. */
-const STAMPS = '/var/lib/kubelab/stamps'
+import { differing } from '../converge/files.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { ARTIFACTS_MANIFEST as MANIFEST, stampOf } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 /** `sha256  path` lines of what this node must have, sorted (the manifest's exact content). */
 function manifest(ctx: StepContext, node: NodeHandle): string {
@@ -20,7 +17,9 @@ function manifest(ctx: StepContext, node: NodeHandle): string {
 }
 
 export const artifactsUpload: Step = {
-  ...stepInfo('artifacts:upload'),
+  id: 'artifacts:upload',
+  title: 'Uploading verified binaries',
+  on: 'all',
   async check(ctx, node) {
     // The manifest matches and every file is there, executable: no hashing of 300 MB per re-run.
     const want = manifest(ctx, node)
@@ -32,7 +31,7 @@ export const artifactsUpload: Step = {
     // (`kubelet` -> kubelet.service, see service.ts), so that service's step restarts it. Done before
     // the upload, so an interrupted run still restarts it next time.
     const want = ctx.artifacts.flatMap((a) => { const r = remotePathFor(a, node.spec.role); return r ? [{ path: r, sha256: a.sha256 }] : [] })
-    const replaced = (await differing(node.runner, want)).map((p) => `${STAMPS}/${p.split('/').pop()}.service`)
+    const replaced = (await differing(node.runner, want)).map((p) => stampOf(`${p.split('/').pop()}.service`))
     if (replaced.length > 0) await node.runner.$`rm -f ${replaced}`
     await uploadAll([{ name: node.spec.name, role: node.spec.role, runner: node.runner }], ctx.artifacts, 4)
     await node.runner.writeFile(MANIFEST, manifest(ctx, node), 0o644)

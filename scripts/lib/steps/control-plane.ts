@@ -6,15 +6,12 @@
 import type { TemplateValues } from '../templates/render.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES, type InstalledFileName } from '../templates/table.ts'
-import { stepInfo } from './index.ts'
-import { BIN_DIR } from './runtime-containerd.ts'
-import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
+import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { BIN_DIR, PKI_DIR as PKI } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
-const PKI = '/etc/kubernetes/pki'
-
-interface Component {
-  id: string
+interface Component extends Pick<Step, 'id' | 'title' | 'after' | 'establishes'> {
   template: InstalledFileName
   values(ctx: StepContext, node: NodeHandle): TemplateValues
   health: string
@@ -24,6 +21,8 @@ interface Component {
 const COMPONENTS: Component[] = [
   {
     id: 'cp:etcd',
+    title: 'Starting etcd',
+    after: ['artifacts:upload', 'pki:certs'],
     template: 'systemd/etcd.service',
     values: (_ctx, node) => ({ binDir: BIN_DIR, nodeName: node.spec.name, nodeIP: node.spec.address }),
     health: `${BIN_DIR}/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${PKI}/etcd/ca.crt --cert=${PKI}/apiserver-etcd-client.crt --key=${PKI}/apiserver-etcd-client.key endpoint health`,
@@ -31,6 +30,9 @@ const COMPONENTS: Component[] = [
   },
   {
     id: 'cp:apiserver',
+    title: 'Starting kube-apiserver',
+    after: ['cp:etcd'],
+    establishes: 'api:serving',
     template: 'systemd/kube-apiserver.service',
     values: (ctx, node) => ({ binDir: BIN_DIR, nodeIP: node.spec.address, serviceCIDR: ctx.config.kubernetes.serviceCIDR, clusterDomain: ctx.config.kubernetes.clusterDomain }),
     health: `[ "$(curl -sf --cacert ${PKI}/ca.crt https://127.0.0.1:6443/readyz)" = ok ]`,
@@ -38,6 +40,9 @@ const COMPONENTS: Component[] = [
   },
   {
     id: 'cp:controller-manager',
+    title: 'Starting kube-controller-manager',
+    after: ['cp:apiserver'],
+    establishes: 'csr:signing',
     template: 'systemd/kube-controller-manager.service',
     values: (ctx) => ({ binDir: BIN_DIR, clusterCIDR: ctx.config.kubernetes.clusterCIDR, clusterName: ctx.config.name, serviceCIDR: ctx.config.kubernetes.serviceCIDR }),
     health: '[ "$(curl -skf https://127.0.0.1:10257/healthz)" = ok ]',
@@ -45,6 +50,8 @@ const COMPONENTS: Component[] = [
   },
   {
     id: 'cp:scheduler',
+    title: 'Starting kube-scheduler',
+    after: ['cp:apiserver'],
     template: 'systemd/kube-scheduler.service',
     values: () => ({ binDir: BIN_DIR }),
     health: '[ "$(curl -skf https://127.0.0.1:10259/healthz)" = ok ]',
@@ -66,7 +73,12 @@ function service(c: Component, ctx: StepContext, node: NodeHandle): ServiceSpec 
 
 function step(c: Component): Step {
   return {
-    ...stepInfo(c.id),
+    id: c.id,
+    title: c.title,
+    on: 'control-plane',
+    when: (config) => config.controlPlane.mode === 'managed',
+    ...(c.after ? { after: c.after } : {}),
+    ...(c.establishes ? { establishes: c.establishes } : {}),
     check: (ctx, node) => serviceConverged(node.runner, service(c, ctx, node)),
     async apply(ctx, node) {
       if (c.id === 'cp:etcd') await node.runner.$`install -d -m 700 /var/lib/etcd`

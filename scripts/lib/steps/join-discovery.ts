@@ -9,9 +9,10 @@ import { caCertHash } from '../pki/certs.ts'
 import { parse } from 'yaml'
 import type { ClusterConfig } from '../config/types.ts'
 import { JoinError } from '../errors.ts'
-import { stepInfo } from './index.ts'
-import { CA_FILE, KUBELET_KUBECONFIG, nodeApi } from './node-api.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { externalToken, nodeApi } from '../node/api.ts'
+import { CA_FILE, KUBELET_KUBECONFIG, PKI_DIR } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 type External = Extract<ClusterConfig['controlPlane'], { mode: 'external' }>
 
@@ -19,13 +20,6 @@ function external(ctx: StepContext): External {
   const cp = ctx.config.controlPlane
   if (cp.mode !== 'external') throw new Error('internal: join:discovery runs only with controlPlane.mode external')
   return cp
-}
-
-/** The bootstrap token from the environment variable the config names (validated at load). */
-export function externalToken(ctx: StepContext): string {
-  const token = ctx.config.secrets.bootstrapToken
-  if (!token) throw new JoinError(`environment variable ${external(ctx).tokenEnv} holds no bootstrap token`)
-  return token
 }
 
 /** The CA of cluster-info's kubeconfig (one cluster, no user or context). */
@@ -63,7 +57,7 @@ async function discoverCa(ctx: StepContext, node: NodeHandle): Promise<string> {
 async function tokenProblem(ctx: StepContext, node: NodeHandle): Promise<string | undefined> {
   const cp = external(ctx)
   const review = { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }
-  const reply = await nodeApi(node, cp.endpoint, { kind: 'token', token: externalToken(ctx) }, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', review)
+  const reply = await nodeApi(node, cp.endpoint, { kind: 'token', token: externalToken(ctx.config) }, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', review)
   if (reply.status === 201 || reply.status === 200) return undefined
   if (reply.status === 401) {
     return `the bootstrap token in ${cp.tokenEnv} was rejected by ${cp.endpoint} (401 Unauthorized): it is wrong or has expired`
@@ -79,7 +73,10 @@ async function installedCaFits(ctx: StepContext, node: NodeHandle): Promise<bool
 }
 
 export const joinDiscovery: Step = {
-  ...stepInfo('join:discovery'),
+  id: 'join:discovery',
+  title: 'Discovering the external control plane (CA pinned by hash, token checked)',
+  on: 'workers',
+  when: (config) => config.controlPlane.mode === 'external',
   async check(ctx, node) {
     if (!(await installedCaFits(ctx, node))) return false
     // A joined node needs the token no more (it may have expired since, which is fine).
@@ -87,7 +84,7 @@ export const joinDiscovery: Step = {
   },
   async apply(ctx, node) {
     const caPem = await discoverCa(ctx, node)
-    await node.runner.$`install -d -m 755 /etc/kubernetes/pki`
+    await node.runner.$`install -d -m 755 ${PKI_DIR}`
     await node.runner.writeFile(CA_FILE, caPem, 0o644)
     if (await joined(node)) return
     const problem = await tokenProblem(ctx, node)

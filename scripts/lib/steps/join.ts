@@ -5,12 +5,12 @@
 // With an external control plane the node watches itself with its own credentials (node-api.ts)
 // and leaves the serving CSR to that control plane's operator (a warning says so).
 
-import { stepInfo } from './index.ts'
-import { kubectl } from './kubectl.ts'
-import { KUBELET_KUBECONFIG, nodeApi } from './node-api.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
-
-const SERVING_CERT = '/var/lib/kubelet/pki/kubelet-server-current.pem'
+import type { Step, StepContext } from '../converge/step.ts'
+import { waitFor } from '../converge/wait.ts'
+import { nodeApi } from '../node/api.ts'
+import { kubectl } from '../node/kubectl.ts'
+import { KUBELET_KUBECONFIG, KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 interface Csr {
   metadata: { name: string }
@@ -19,7 +19,7 @@ interface Csr {
 }
 
 async function pendingServingCsrs(ctx: StepContext, node: NodeHandle): Promise<string[]> {
-  const r = await kubectl(ctx, ['get', 'csr', '-o', 'json'])
+  const r = await kubectl(ctx.nodes, ['get', 'csr', '-o', 'json'])
   const items = (JSON.parse(r.stdout) as { items: Csr[] }).items
   return items.filter((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving'
     && c.spec.username === `system:node:${node.spec.name}`
@@ -38,7 +38,7 @@ async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObjec
     const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'GET', `/api/v1/nodes/${node.spec.name}`)
     return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
   }
-  const r = await kubectl(ctx, ['get', 'node', node.spec.name, '-o', 'json'], { nothrow: true })
+  const r = await kubectl(ctx.nodes, ['get', 'node', node.spec.name, '-o', 'json'], { nothrow: true })
   return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
 }
 
@@ -50,20 +50,17 @@ const hasClientCert = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_K
  */
 const JOIN_WAIT_MS = 300_000
 
-/** Polls `probe` until it returns undefined (done) or the deadline; the message says what is still missing. */
-export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<string | undefined>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let reason: string | undefined
-  for (;;) {
-    reason = await probe()
-    if (reason === undefined) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}: ${reason}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+/** A join phase's wait: the live reason on the progress line, cancelled when another node fails. */
+const wait = (ctx: StepContext, node: NodeHandle, what: string, probe: () => Promise<string | undefined>) =>
+  waitFor(what, { timeoutMs: JOIN_WAIT_MS, ...(ctx.signal ? { signal: ctx.signal } : {}), onReason: (r) => ctx.progress.status(`${node.spec.name}: ${r}`) }, probe)
 
 export const joinNode: Step = {
-  ...stepInfo('join:node'),
+  id: 'join:node',
+  title: 'Joining the node (CSR approved, Node registered)',
+  on: 'all',
+  after: ['kubelet:config'],
+  // kubelet already runs and retries; the wait starts once its CSR can be answered.
+  waitsFor: ['join:token', 'csr:signing'],
   async check(ctx, node) {
     if (!(await hasClientCert(node))) return false
     const external = ctx.config.controlPlane.mode === 'external'
@@ -77,9 +74,9 @@ export const joinNode: Step = {
     return Object.entries(want).every(([k, v]) => have[k] === v)
   },
   async apply(ctx, node) {
-    await waitFor(`${node.spec.name}'s client certificate (CSR approved)`, JOIN_WAIT_MS, async () =>
+    await wait(ctx, node, `${node.spec.name}'s client certificate (CSR approved)`, async () =>
       (await hasClientCert(node)) ? undefined : 'kubelet has no client certificate yet (CSR pending or not created)')
-    await waitFor(`Node ${node.spec.name} to register`, JOIN_WAIT_MS, async () => ((await nodeObject(ctx, node)) ? undefined : 'no Node object yet'))
+    await wait(ctx, node, `Node ${node.spec.name} to register`, async () => ((await nodeObject(ctx, node)) ? undefined : 'no Node object yet'))
     if (ctx.config.controlPlane.mode === 'external') {
       if (Object.keys(node.spec.labels).length) {
         ctx.progress.warn(`${node.spec.name}: labels from the config are not applied with an external control plane (NodeRestriction; kubelab holds no admin rights there)`)
@@ -91,9 +88,10 @@ export const joinNode: Step = {
     }
     // Role and config labels: kubelet may not set node-role labels on itself (NodeRestriction).
     const labels = { [`node-role.kubernetes.io/${node.spec.role}`]: '', ...node.spec.labels }
-    await kubectl(ctx, ['label', 'node', node.spec.name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)])
-    await waitFor(`${node.spec.name}'s serving certificate`, JOIN_WAIT_MS, async () => {
-      for (const csr of await pendingServingCsrs(ctx, node)) await kubectl(ctx, ['certificate', 'approve', csr])
+    await kubectl(ctx.nodes, ['label', 'node', node.spec.name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)])
+    await wait(ctx, node, `${node.spec.name}'s serving certificate`, async () => {
+      const pending = await pendingServingCsrs(ctx, node)
+      if (pending.length > 0) await kubectl(ctx.nodes, ['certificate', 'approve', ...pending])
       return (await node.runner.test`test -s ${SERVING_CERT}`) ? undefined : 'serving CSR not issued yet'
     })
   },
@@ -106,7 +104,10 @@ async function readiness(ctx: StepContext, node: NodeHandle): Promise<string | u
 }
 
 export const nodeReady: Step = {
-  ...stepInfo('node:ready'),
+  id: 'node:ready',
+  title: 'Waiting for the node to be Ready',
+  on: 'all',
+  after: ['join:node', 'kube-proxy:config', 'network:pod-routes'],
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
-  apply: (ctx, node) => waitFor(`${node.spec.name} to be Ready`, JOIN_WAIT_MS, () => readiness(ctx, node)),
+  apply: (ctx, node) => wait(ctx, node, `${node.spec.name} to be Ready`, () => readiness(ctx, node)),
 }

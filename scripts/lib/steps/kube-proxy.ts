@@ -7,11 +7,11 @@ import { kubeProxyConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import { JoinError } from '../errors.ts'
-import { stepInfo } from './index.ts'
-import { nodeApi } from './node-api.ts'
-import { BIN_DIR } from './runtime-containerd.ts'
-import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
+import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { nodeApi } from '../node/api.ts'
+import { BIN_DIR } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   const cfg = INSTALLED_FILES['kube-proxy/kube-proxy-config.yaml']
@@ -48,7 +48,11 @@ async function requireProxierRights(ctx: StepContext, node: NodeHandle): Promise
 }
 
 export const kubeProxyStep: Step = {
-  ...stepInfo('kube-proxy:config'),
+  id: 'kube-proxy:config',
+  title: 'Configuring kube-proxy',
+  on: 'all',
+  // kube-proxy reads its own Node object at start.
+  after: ['join:node'],
   check: (ctx, node) => serviceConverged(node.runner, service(ctx, node)),
   async apply(ctx, node) {
     await requireProxierRights(ctx, node)

@@ -1,20 +1,20 @@
 // kubelet:config — kubelet as a systemd service configured by a KubeletConfiguration file (built as
 // data from the node's detected substrate), the cluster CA, and, until the node has joined, a
 // bootstrap kubeconfig holding the join token (TLS bootstrapping: kubelet makes its own CSR).
+// It needs nothing from the API server: kubelet waits for it and for the token's Secret itself, so
+// every node starts kubelet while the control plane is still coming up.
 // With an external control plane the CA is the one join:discovery pinned and installed.
 
+import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
+import { sha256 } from '../converge/files.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { BIN_DIR, BOOTSTRAP_KUBECONFIG, CA_FILE, KUBELET_KUBECONFIG, KUBELET_PKI_DIR } from '../node/paths.ts'
+import { externalToken } from '../node/api.ts'
+import type { NodeHandle } from '../node/types.ts'
 import { kubeconfig } from '../pki/kubeconfig.ts'
 import { kubeletConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
-import { stepInfo } from './index.ts'
-import { BIN_DIR } from './runtime-containerd.ts'
-import { externalToken } from './join-discovery.ts'
-import { CA_FILE } from './node-api.ts'
-import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
-
-export const BOOTSTRAP_KUBECONFIG = '/var/lib/kubelet/bootstrap-kubeconfig'
 
 function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   const cfg = INSTALLED_FILES['kubelet/kubelet-config.yaml']
@@ -31,29 +31,44 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   }
 }
 
-/** The bootstrap kubeconfig: kubelab's own token and CA, or (external) the configured token and the discovered CA. */
-async function bootstrapKubeconfig(ctx: StepContext, node: NodeHandle): Promise<string> {
+/** The bootstrap kubeconfig: the cluster's join token and CA, or (external) the configured token and the discovered CA. */
+async function bootstrapKubeconfig(ctx: StepContext, node: NodeHandle): Promise<string | undefined> {
   const cp = ctx.config.controlPlane
   if (cp.mode === 'external') {
-    const caPem = (await node.runner.$`cat ${CA_FILE}`).stdout
-    return kubeconfig({ clusterName: ctx.config.name, server: cp.endpoint, caPem }, 'kubelet-bootstrap', { token: externalToken(ctx) })
+    const ca = await node.runner.$({ nothrow: true })`cat ${CA_FILE}`
+    return ca.ok ? kubeconfig({ clusterName: ctx.config.name, server: cp.endpoint, caPem: ca.stdout }, 'kubelet-bootstrap', { token: externalToken(ctx.config) }) : undefined
   }
-  const token = ctx.shared.joinToken
-  if (!token || !ctx.pki) throw new Error('no join token: cp:bootstrap makes one before kubelet:config runs')
-  return ctx.pki.bootstrapKubeconfig(token)
+  return ctx.joinToken && ctx.pki ? ctx.pki.bootstrapKubeconfig(ctx.joinToken.token) : undefined
+}
+
+const joined = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
+
+/** Until the node has joined: is its bootstrap kubeconfig the wanted one (the current token)? */
+async function bootstrapCurrent(ctx: StepContext, node: NodeHandle): Promise<boolean> {
+  const want = await bootstrapKubeconfig(ctx, node)
+  return want !== undefined && node.runner.test`[ "$(sha256sum < ${BOOTSTRAP_KUBECONFIG} 2>/dev/null | cut -d' ' -f1)" = ${sha256(want)} ]`
 }
 
 export const kubeletStep: Step = {
-  ...stepInfo('kubelet:config'),
+  id: 'kubelet:config',
+  title: 'Configuring kubelet (TLS bootstrap)',
+  on: 'all',
+  // Images first: no pod may land on a node before its local images are there.
+  after: ['runtime:images', 'pki:certs', 'join:discovery'],
   async check(ctx, node) {
-    const joinedOrReady = await node.runner.test`test -s /var/lib/kubelet/kubeconfig || test -s ${BOOTSTRAP_KUBECONFIG}`
-    return joinedOrReady && serviceConverged(node.runner, service(ctx, node))
+    return ((await joined(node)) || (await bootstrapCurrent(ctx, node))) && serviceConverged(node.runner, service(ctx, node))
   },
   async apply(ctx, node) {
-    if (!(await node.runner.test`test -s /var/lib/kubelet/kubeconfig`)) {
-      await node.runner.writeFile(BOOTSTRAP_KUBECONFIG, await bootstrapKubeconfig(ctx, node), 0o600)
+    let tokenChanged = false
+    if (!(await joined(node)) && !(await bootstrapCurrent(ctx, node))) {
+      const text = await bootstrapKubeconfig(ctx, node)
+      if (text === undefined) throw new Error('no bootstrap kubeconfig can be made: no join token (managed) or no installed CA (external)')
+      await node.runner.writeFile(BOOTSTRAP_KUBECONFIG, text, 0o600)
+      tokenChanged = true
     }
-    await node.runner.$`install -d -m 700 /var/lib/kubelet/pki`
-    await convergeService(node.runner, service(ctx, node))
+    await node.runner.$`install -d -m 700 ${KUBELET_PKI_DIR}`
+    const restarted = await convergeService(node.runner, service(ctx, node))
+    // A kubelet still bootstrapping with an older token starts over with the new one.
+    if (tokenChanged && !restarted) await node.runner.$`systemctl restart kubelet.service`
   },
 }

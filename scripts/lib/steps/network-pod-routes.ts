@@ -6,9 +6,9 @@
 import * as cidr from '../config/cidr.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
-import { differingFiles, writeFiles, type WantedFile } from './files.ts'
-import { stepInfo } from './index.ts'
-import type { NodeHandle, Step, StepContext } from './types.ts'
+import { differingFiles, writeFiles, type WantedFile } from '../converge/files.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 function routes(ctx: StepContext, node: NodeHandle): { cidr: string; via: string }[] {
   return ctx.config.nodes.filter((n) => n.name !== node.spec.name).map((n) => ({ cidr: n.podCIDR, via: n.address }))
@@ -46,7 +46,10 @@ function files(ctx: StepContext, node: NodeHandle): WantedFile[] {
 }
 
 export const networkPodRoutes: Step = {
-  ...stepInfo('network:pod-routes'),
+  id: 'network:pod-routes',
+  title: 'Routing pod CIDRs between nodes',
+  on: 'all',
+  after: ['os:prep'],
   async check(ctx, node) {
     if ((await differingFiles(node.runner, files(ctx, node))).length > 0) return false
     const want = routes(ctx, node)

@@ -4,9 +4,8 @@
 
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
-import { differingFiles, writeFiles, type WantedFile } from './files.ts'
-import { stepInfo } from './index.ts'
-import type { Step } from './types.ts'
+import { differingFiles, writeFiles, type WantedFile } from '../converge/files.ts'
+import type { Step } from '../converge/step.ts'
 
 const FILES: WantedFile[] = (['modules-load.d/kubelab.conf', 'sysctl.d/99-kubelab.conf'] as const).map((name) => ({
   path: INSTALLED_FILES[name].dest,
@@ -24,7 +23,9 @@ grep -qw overlay /proc/filesystems || exit 1
 `
 
 export const osPrep: Step = {
-  ...stepInfo('os:prep'),
+  id: 'os:prep',
+  title: 'Preparing the OS (kernel modules, sysctls, swap, iptables backend)',
+  on: 'all',
   async check(_ctx, node) {
     if ((await differingFiles(node.runner, FILES)).length > 0) return false
     return node.runner.testScript(LIVE_CHECK)

@@ -5,12 +5,11 @@
 import { cniConflist, containerdConfig, crictlConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
-import type { WantedFile } from './files.ts'
-import { convergeService, serviceConverged, type ServiceSpec } from './service.ts'
-import { stepInfo } from './index.ts'
-import type { NodeHandle, Step } from './types.ts'
-
-export const BIN_DIR = '/usr/local/bin'
+import type { WantedFile } from '../converge/files.ts'
+import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
+import type { Step } from '../converge/step.ts'
+import { BIN_DIR, CTR } from '../node/paths.ts'
+import type { NodeHandle } from '../node/types.ts'
 
 function files(node: NodeHandle): WantedFile[] {
   const t = INSTALLED_FILES
@@ -23,11 +22,14 @@ function files(node: NodeHandle): WantedFile[] {
 }
 
 function service(node: NodeHandle): ServiceSpec {
-  return { unit: 'containerd.service', files: files(node), health: `${BIN_DIR}/ctr version`, healthTimeoutS: 30 }
+  return { unit: 'containerd.service', files: files(node), health: `${CTR} version`, healthTimeoutS: 30 }
 }
 
 export const runtimeContainerd: Step = {
-  ...stepInfo('runtime:containerd'),
+  id: 'runtime:containerd',
+  title: 'Installing containerd, runc and CNI plugins',
+  on: 'all',
+  after: ['os:prep', 'artifacts:upload'],
   check: (_ctx, node) => serviceConverged(node.runner, service(node)),
   async apply(_ctx, node) {
     await node.runner.$`mkdir -p /opt/cni/bin /etc/cni/net.d /var/lib/containerd`

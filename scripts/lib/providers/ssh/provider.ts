@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs'
 import type { NodeSpec } from '../../config/types.ts'
 import { KubelabError, type PreflightCheck } from '../../errors.ts'
 import { runnerFor } from '../../remote/machine.ts'
-import type { Runner } from '../../remote/runner.ts'
+import type { SshRunner } from '../../remote/runner.ts'
 import { mapLimit } from '../../remote/limit.ts'
 import { StateStore } from '../common/state.ts'
 import type { Machine, Provider, ProviderContext } from '../types.ts'
@@ -92,7 +92,7 @@ export class SshProvider implements Provider {
     }
   }
 
-  private async withRunner<T>(node: NodeSpec, fn: (r: Runner) => Promise<T>): Promise<T> {
+  private async withRunner<T>(node: NodeSpec, fn: (r: SshRunner) => Promise<T>): Promise<T> {
     const r = await runnerFor(this.machine(node), this.ctx.stateDir, {
       config: this.ctx.config,
       progress: this.ctx.progress,

@@ -2,7 +2,7 @@
 // of the generated configs (cgroup v1, whether a negative oom_score_adj is allowed, whether
 // nf_conntrack_max is writable). Recorded for `status`.
 
-import type { Runner } from '../remote/runner.ts'
+import type { Runner } from '../remote/types.ts'
 import type { Substrate } from '../templates/files.ts'
 
 const SCRIPT = `

@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
-import type { Runner } from '../remote/runner.ts'
+import type { Runner } from '../remote/types.ts'
 
 export interface WantedFile {
   readonly path: string

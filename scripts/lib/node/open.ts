@@ -1,4 +1,4 @@
-// Opens every node for the steps: a Runner per machine (host key pinned) and the node's detected
+// Opens every node for the steps (and smoke, logs, lifecycle): a Runner per machine (host key pinned) and the node's detected
 // substrate, in parallel; closes them again.
 
 import type { ClusterConfig } from '../config/types.ts'

@@ -3,12 +3,11 @@
 // cluster CA, anonymous, with the bootstrap token, or with kubelet's own client certificate.
 
 import { parse } from 'yaml'
-import type { Result } from '../remote/runner.ts'
+import type { ClusterConfig } from '../config/types.ts'
+import { JoinError } from '../errors.ts'
+import type { Result } from '../remote/types.ts'
+import { CA_FILE, KUBELET_CLIENT_CERT as CLIENT_CERT, KUBELET_KUBECONFIG } from './paths.ts'
 import type { NodeHandle } from './types.ts'
-
-export const CA_FILE = '/etc/kubernetes/pki/ca.crt'
-export const KUBELET_KUBECONFIG = '/var/lib/kubelet/kubeconfig'
-const CLIENT_CERT = '/var/lib/kubelet/pki/kubelet-client-current.pem'
 
 export type NodeApiAuth =
   /** No credentials and no CA yet: only for the public cluster-info ConfigMap. */
@@ -51,4 +50,12 @@ export async function kubeletServer(node: NodeHandle): Promise<string | undefine
   if (!r.ok) return undefined
   const doc = parse(r.stdout) as { clusters?: { cluster?: { server?: string } }[] } | null
   return doc?.clusters?.[0]?.cluster?.server
+}
+
+/** The bootstrap token for an external control plane, from the environment variable the config names (checked at load). */
+export function externalToken(config: ClusterConfig): string {
+  const cp = config.controlPlane
+  const token = config.secrets.bootstrapToken
+  if (!token) throw new JoinError(`environment variable ${cp.mode === 'external' ? cp.tokenEnv : '(none)'} holds no bootstrap token`)
+  return token
 }

@@ -3,10 +3,9 @@
 // What it was last started with is stamped on the node (sha256 of every input), so a re-run
 // restarts nothing, and a changed certificate restarts every service that uses it.
 
-import type { Runner } from '../remote/runner.ts'
+import { stampOf } from '../node/paths.ts'
+import type { Runner } from '../remote/types.ts'
 import { differing, sha256, uploadFiles, writeFiles, type LocalFile, type WantedFile } from './files.ts'
-
-const STAMPS = '/var/lib/kubelab/stamps'
 
 export interface ServiceSpec {
   /** e.g. `kube-apiserver.service`. */
@@ -24,7 +23,7 @@ function stamp(spec: ServiceSpec): string {
   return sha256(inputs.join('\n'))
 }
 
-const stampPath = (spec: ServiceSpec) => `${STAMPS}/${spec.unit}`
+const stampPath = (spec: ServiceSpec) => stampOf(spec.unit)
 
 export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promise<boolean> {
   const want = [...spec.files.map((f) => ({ path: f.path, sha256: sha256(f.content) })), ...(spec.localFiles ?? [])]
@@ -32,12 +31,14 @@ export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promi
   return runner.testScript(`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1 || exit 1`) // a stopped unit (exit 3) is simply not converged
 }
 
-export async function convergeService(runner: Runner, spec: ServiceSpec): Promise<void> {
+/** Converges the service; returns whether it was (re)started with new inputs (false: it kept running as it was). */
+export async function convergeService(runner: Runner, spec: ServiceSpec): Promise<boolean> {
   const changed = [...await writeFiles(runner, spec.files), ...await uploadFiles(runner, spec.localFiles ?? [])]
   const stamped = await runner.test`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ]`
   if (changed.some((p) => p.endsWith('.service'))) await runner.$`systemctl daemon-reload`
   await runner.$`systemctl enable --quiet ${spec.unit}`
-  if (changed.length > 0 || !stamped) await runner.$`systemctl restart ${spec.unit}`
+  const restart = changed.length > 0 || !stamped
+  if (restart) await runner.$`systemctl restart ${spec.unit}`
   else await runner.$`systemctl start ${spec.unit}`
   await runner.writeFile(stampPath(spec), stamp(spec), 0o644)
   const timeout = spec.healthTimeoutS ?? 60
@@ -46,4 +47,5 @@ export async function convergeService(runner: Runner, spec: ServiceSpec): Promis
     const log = (await runner.$({ nothrow: true })`journalctl -u ${spec.unit} --no-pager -n 25`).stdout
     throw new Error(`${spec.unit} is not healthy ${timeout}s after starting (${spec.health}); last log lines:\n${log}`)
   }
+  return restart
 }

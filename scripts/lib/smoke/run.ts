@@ -1,0 +1,103 @@
+// The smoke suite on an opened cluster: its checks (checks/index.ts) against the live cluster, its
+// reports (JUnit, timings.json entries) and, when a check fails, a logs bundle for CI. `kubelab
+// smoke` and the end of `kubelab up` run it; the caller holds the cluster lock.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { hostKubectlSetup, type Cluster } from '../cluster.ts'
+import { type CommandError, UsageError } from '../errors.ts'
+import { host } from '../host/exec.ts'
+import { TESTBOX_IMAGE } from '../images/workloads.ts'
+import { writeLogsBundle } from '../logs/bundle.ts'
+import { closeNodes, openNodes } from '../node/open.ts'
+import type { NodeHandle } from '../node/types.ts'
+import { labNames, netnsExists } from '../providers/common/network.ts'
+import { QemuProvider } from '../providers/qemu/provider.ts'
+import { CHECKS } from './checks/index.ts'
+import { Fixtures } from './fixtures.ts'
+import { junitXml } from './junit.ts'
+import { Kube } from './kube.ts'
+import { runSmoke } from './suite.ts'
+import type { CheckResult, SmokeContext } from './types.ts'
+
+export interface SmokeOptions {
+  /** Leave the workloads for debugging. */
+  keep?: boolean
+  /** Write the JUnit report here. */
+  junit?: string
+}
+
+export interface SmokeOutcome {
+  results: CheckResult[]
+  failed: number
+  junit?: string
+  logs?: string
+}
+
+/** Appends the checks to the cluster's timings.json (as `smoke:<id>` phases). */
+function addTimings(stateDir: string, results: readonly CheckResult[]): void {
+  const file = path.join(stateDir, 'timings.json')
+  if (!existsSync(file)) return
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; totalMs: number; entries: { phase: string; offsetMs: number; durationMs: number }[] }
+  const t0 = Date.parse(doc.startedAt)
+  doc.entries = [...doc.entries.filter((e) => !e.phase.startsWith('smoke:')), ...results.map((r) => ({ phase: `smoke:${r.id}`, offsetMs: r.startedAt - t0, durationMs: r.durationMs, ok: r.ok }))]
+  doc.totalMs = Math.max(doc.totalMs, ...doc.entries.map((e) => e.offsetMs + e.durationMs))
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`)
+}
+
+/** The suite on an opened cluster (the caller holds the cluster lock). */
+export async function runSmokeSuite(c: Cluster, o: SmokeOptions = {}): Promise<SmokeOutcome> {
+  const { config, provider, stateDir, progress } = c
+  if (config.controlPlane.mode !== 'managed') {
+    throw new UsageError('the smoke suite needs admin access to the cluster: run it with the config that brings up the control plane')
+  }
+  const { kubectl, kubeconfig } = await hostKubectlSetup(c)
+  const kube = new Kube(kubectl, kubeconfig)
+  const open = async () => openNodes(config, (await provider.list()).filter((m) => m.state === 'running'), stateDir, progress)
+  let nodes: NodeHandle[] = await open()
+  const lab = labNames(config.name).lab
+  const sctx: SmokeContext = {
+    config, kube, nodes, provider, stateDir, progress,
+    fx: new Fixtures(kube, config.smoke?.image ?? TESTBOX_IMAGE),
+    // Software-emulated VMs run everything several times slower: so may every wait.
+    timeScale: provider instanceof QemuProvider && provider.accel === 'tcg' ? 4 : 1,
+    ...(netnsExists(lab) ? { labExec: async (argv: readonly string[]) => {
+      try {
+        const r = await host`ip netns exec ${lab} ${argv}`
+        return { code: 0, stdout: r.stdout, stderr: r.stderr }
+      } catch (err) {
+        const r = (err as CommandError).result
+        return { code: r?.exitCode ?? 1, stdout: r?.stdout ?? '', stderr: r?.stderr ?? String(err) }
+      }
+    } } : {}),
+    async reopenNodes() {
+      closeNodes(nodes)
+      nodes = await open()
+      sctx.nodes = nodes
+    },
+    say: () => undefined,
+  }
+  const startedAt = new Date()
+  progress.info(`Smoke suite: ${CHECKS.length} checks against ${config.name}`)
+  try {
+    const results = await runSmoke(sctx, CHECKS, { keep: o.keep ?? false, progress })
+    const failed = results.filter((r) => !r.ok).length
+    const out: SmokeOutcome = { results, failed }
+    addTimings(stateDir, results)
+    if (o.junit) {
+      mkdirSync(path.dirname(path.resolve(o.junit)), { recursive: true })
+      writeFileSync(o.junit, junitXml('kubelab-smoke', results, startedAt))
+      out.junit = path.resolve(o.junit)
+      progress.info(`JUnit report: ${out.junit}`)
+    }
+    if (failed) {
+      const dir = path.join(stateDir, 'logs', `smoke-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
+      const bundle = await writeLogsBundle({ config, nodes: sctx.nodes, dir, progress })
+      out.logs = bundle.dir
+      progress.info(`logs bundle: ${bundle.dir}`)
+    }
+    return out
+  } finally {
+    closeNodes(sctx.nodes)
+  }
+}
