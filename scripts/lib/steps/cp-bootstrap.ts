@@ -9,14 +9,14 @@ import { readFileSync } from 'node:fs'
 import { parse, parseAllDocuments } from 'yaml'
 import type { Step, StepContext } from '../converge/step.ts'
 import { kubectl, kubectlApply, controlPlaneOf } from '../node/kubectl.ts'
-import { KUBELET_KUBECONFIG } from '../node/paths.ts'
+import { hasJoined } from '../node/joined.ts'
 import { bootstrapRbac, bootstrapTokenSecret, externalJoinManifest, parseBootstrapToken } from '../pki/bootstrap.ts'
 
 const bindingNames = () => bootstrapRbac().split('---\n').map((d) => (parse(d) as { metadata: { name: string } }).metadata.name)
 
-/** Whether any node has not joined yet (no kubelet client kubeconfig). */
+/** Whether any node has not joined yet (no kubelet client certificate). */
 async function someUnjoined(ctx: StepContext): Promise<boolean> {
-  const joined = await Promise.all(ctx.nodes.map((n) => n.runner.test`test -s ${KUBELET_KUBECONFIG}`))
+  const joined = await Promise.all(ctx.nodes.map(hasJoined))
   return joined.some((j) => !j)
 }
 

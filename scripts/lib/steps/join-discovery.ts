@@ -11,7 +11,8 @@ import type { ClusterConfig } from '../config/types.ts'
 import { JoinError } from '../errors.ts'
 import type { Step, StepContext } from '../converge/step.ts'
 import { externalToken, nodeApi } from '../node/api.ts'
-import { CA_FILE, KUBELET_KUBECONFIG, PKI_DIR } from '../node/paths.ts'
+import { hasJoined } from '../node/joined.ts'
+import { CA_FILE, PKI_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 
 type External = Extract<ClusterConfig['controlPlane'], { mode: 'external' }>
@@ -65,7 +66,7 @@ async function tokenProblem(ctx: StepContext, node: NodeHandle): Promise<string 
   return `checking the bootstrap token against ${cp.endpoint} failed: ${reply.status ? `HTTP ${reply.status} ${reply.body.slice(0, 200)}` : reply.error}`
 }
 
-const joined = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
+const joined = hasJoined
 
 async function installedCaFits(ctx: StepContext, node: NodeHandle): Promise<boolean> {
   const r = await node.runner.$({ nothrow: true })`cat ${CA_FILE}`

@@ -9,7 +9,8 @@ import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
 import { nodeApi } from '../node/api.ts'
 import { kubectl } from '../node/kubectl.ts'
-import { KUBELET_KUBECONFIG, KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
+import { hasJoined } from '../node/joined.ts'
+import { KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 
 interface Csr {
@@ -42,7 +43,7 @@ async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObjec
   return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
 }
 
-const hasClientCert = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
+const hasClientCert = hasJoined
 
 /**
  * How long each join phase may take. Generous on purpose: a wait ends as soon as its phase is done,

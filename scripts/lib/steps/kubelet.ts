@@ -1,14 +1,16 @@
 // kubelet:config — kubelet as a systemd service configured by a KubeletConfiguration file (built as
 // data from the node's detected substrate), the cluster CA, and, until the node has joined, a
 // bootstrap kubeconfig holding the join token (TLS bootstrapping: kubelet makes its own CSR).
-// It needs nothing from the API server: kubelet waits for it and for the token's Secret itself, so
-// every node starts kubelet while the control plane is still coming up.
+// It starts once the token's Secret exists (join:token): kubelet's certificate manager backs off
+// exponentially (2 s, 4 s, 8 s, ...) after each refused CSR, so starting it earlier makes the join
+// slower, not faster. Everything before it on the node runs while the control plane comes up.
 // With an external control plane the CA is the one join:discovery pinned and installed.
 
 import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
 import { sha256 } from '../converge/files.ts'
 import type { Step, StepContext } from '../converge/step.ts'
-import { BIN_DIR, BOOTSTRAP_KUBECONFIG, CA_FILE, KUBELET_KUBECONFIG, KUBELET_PKI_DIR } from '../node/paths.ts'
+import { hasJoined as joined } from '../node/joined.ts'
+import { BIN_DIR, BOOTSTRAP_KUBECONFIG, CA_FILE, KUBELET_PKI_DIR } from '../node/paths.ts'
 import { externalToken } from '../node/api.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { kubeconfig } from '../pki/kubeconfig.ts'
@@ -41,8 +43,6 @@ async function bootstrapKubeconfig(ctx: StepContext, node: NodeHandle): Promise<
   return ctx.joinToken && ctx.pki ? ctx.pki.bootstrapKubeconfig(ctx.joinToken.token) : undefined
 }
 
-const joined = (node: NodeHandle) => node.runner.test`test -s ${KUBELET_KUBECONFIG}`
-
 /** Until the node has joined: is its bootstrap kubeconfig the wanted one (the current token)? */
 async function bootstrapCurrent(ctx: StepContext, node: NodeHandle): Promise<boolean> {
   const want = await bootstrapKubeconfig(ctx, node)
@@ -55,6 +55,7 @@ export const kubeletStep: Step = {
   on: 'all',
   // Images first: no pod may land on a node before its local images are there.
   after: ['runtime:images', 'pki:certs', 'join:discovery'],
+  waitsFor: ['join:token'],
   async check(ctx, node) {
     return ((await joined(node)) || (await bootstrapCurrent(ctx, node))) && serviceConverged(node.runner, service(ctx, node))
   },
