@@ -65,7 +65,7 @@ async function logsAfterFailure(ctx: CommandContext, opened: Opened): Promise<vo
     const nodes = await openNodes(config, running, stateDir, ctx.progress)
     try {
       const dir = path.join(stateDir, 'logs', `up-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-      ctx.progress.info(`logs bundle: ${(await writeLogsBundle({ config, nodes, dir, progress: ctx.progress })).dir}`)
+      ctx.progress.info(`logs bundle: ${(await writeLogsBundle({ config, nodes, dir, progress: ctx.progress, provider: provider.info() })).dir}`)
     } finally {
       closeNodes(nodes)
     }

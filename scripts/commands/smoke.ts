@@ -9,7 +9,6 @@ import { host } from '../lib/host/exec.ts'
 import { TESTBOX_IMAGE } from '../lib/images/workloads.ts'
 import { writeLogsBundle } from '../lib/logs/bundle.ts'
 import { labNames, netnsExists } from '../lib/providers/common/network.ts'
-import { QemuProvider } from '../lib/providers/qemu/provider.ts'
 import { CHECKS } from '../lib/smoke/checks/index.ts'
 import { Fixtures } from '../lib/smoke/fixtures.ts'
 import { junitXml } from '../lib/smoke/junit.ts'
@@ -55,7 +54,7 @@ export async function smoke(ctx: CommandContext, opened: Opened, flags: CommandF
     config, kube, nodes, provider, stateDir, progress: ctx.progress,
     fx: new Fixtures(kube, config.smoke?.image ?? TESTBOX_IMAGE),
     // Software-emulated VMs run everything several times slower: so may every wait.
-    timeScale: provider instanceof QemuProvider && provider.accel === 'tcg' ? 4 : 1,
+    timeScale: provider.info().emulatedCpu ? 4 : 1,
     ...(netnsExists(lab) ? { labExec: async (argv: readonly string[]) => {
       try {
         const r = await host`ip netns exec ${lab} ${argv}`
@@ -87,7 +86,7 @@ export async function smoke(ctx: CommandContext, opened: Opened, flags: CommandF
     }
     if (failed) {
       const dir = path.join(stateDir, 'logs', `smoke-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
-      const bundle = await writeLogsBundle({ config, nodes: sctx.nodes, dir, progress: ctx.progress })
+      const bundle = await writeLogsBundle({ config, nodes: sctx.nodes, dir, progress: ctx.progress, provider: provider.info() })
       out.logs = bundle.dir
       ctx.progress.info(`logs bundle: ${bundle.dir}`)
     }
