@@ -39,7 +39,7 @@ export async function logsCommand(ctx: CommandContext, args: string[], flags: Co
   try {
     const nodes = handles.filter((h) => only === undefined || h.spec.name === only)
     const cp = handles.find((h) => h.spec.role === 'control-plane')
-    const bundle = await writeLogsBundle({ config, nodes, dir, progress: ctx.progress, ...(cp ? { controlPlane: cp } : {}), problems })
+    const bundle = await writeLogsBundle({ config, nodes, dir, progress: ctx.progress, provider: provider.info(), ...(cp ? { controlPlane: cp } : {}), problems })
     for (const p of bundle.problems) ctx.progress.warn(p)
     if (ctx.options.json) printJson(ctx, JSON.parse(readFileSync(path.join(bundle.dir, 'index.json'), 'utf8')))
     else ctx.out(`${bundle.dir} (${bundle.files.length} files${bundle.problems.length ? `, ${bundle.problems.length} problems: see index.json` : ''})`)

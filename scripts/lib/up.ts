@@ -114,7 +114,7 @@ async function logsAfterFailure(c: Cluster): Promise<void> {
     const nodes = await openNodes(c.config, running, c.stateDir, c.progress)
     try {
       const dir = path.join(c.stateDir, 'logs', `up-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-      c.progress.info(`logs bundle: ${(await writeLogsBundle({ config: c.config, nodes, dir, progress: c.progress })).dir}`)
+      c.progress.info(`logs bundle: ${(await writeLogsBundle({ config: c.config, nodes, dir, progress: c.progress, provider: c.provider.info() })).dir}`)
     } finally {
       closeNodes(nodes)
     }

@@ -54,12 +54,16 @@ test('lab kubeconfig: only the server changes', (t) => {
   t.throws(() => labKubeconfig('kind: Config\n', 'https://x'), { instanceOf: UsageError })
 })
 
-test('launcher: the lab namespace when it exists; ssh hosts directly; otherwise a usage error', (t) => {
+test('launcher: the lab namespace when it exists; ssh hosts and multipass VMs directly; otherwise a usage error', (t) => {
   const nspawn = parseConfig('name: c1\nprovider: {type: nspawn}\nnodes: [{name: cp, role: control-plane}, {name: w, role: worker}]\n', { file: '/x/c.yaml', env: {} }).config
   t.deepEqual(e2eLauncher(nspawn, (ns) => ns === 'kubelab-c1').prefix, ['ip', 'netns', 'exec', 'kubelab-c1'])
   t.throws(() => e2eLauncher(nspawn, () => false), { instanceOf: UsageError, message: /kubelab-c1 does not exist/ })
   const ssh = { ...nspawn, provider: { ...nspawn.provider, type: 'ssh' } } as typeof nspawn
   t.deepEqual(e2eLauncher(ssh, () => false).prefix, [])
+  const multipass = { ...nspawn, provider: { ...nspawn.provider, type: 'multipass' } } as typeof nspawn
+  t.deepEqual(e2eLauncher(multipass, () => false).prefix, [])
+  const qemu = { ...nspawn, provider: { ...nspawn.provider, type: 'qemu' } } as typeof nspawn
+  t.throws(() => e2eLauncher(qemu, () => false), { instanceOf: UsageError, message: /kubelab-c1 does not exist/ })
 })
 
 test('JUnit summary of a ginkgo v2 report (passed, failed, skipped)', (t) => {

@@ -8,6 +8,7 @@ import { generateKeyPair } from '../../scripts/lib/pki/keys.ts'
 import { bootstrapTokenSecret, encryptionConfig, generateBootstrapToken, kubeconfig, parseBootstrapToken } from '../../scripts/lib/pki/index.ts'
 import { configFiles, nodeCollects } from '../../scripts/lib/logs/bundle.ts'
 import { REDACTED, redactSecrets } from '../../scripts/lib/logs/redact.ts'
+import { providerTraits } from '../../scripts/lib/providers/traits.ts'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n'
@@ -110,8 +111,13 @@ test('collected per role: control-plane journals only on the control plane; secr
   t.true(configFiles('control-plane').includes('/etc/kubernetes/encryption-config.yaml'))
   t.true(configFiles('control-plane').includes('/etc/systemd/system/kube-apiserver.service'))
   t.false(configFiles('worker').includes('/etc/systemd/system/kube-apiserver.service'))
-  t.true(configFiles('worker', 'nspawn').includes('/usr/local/sbin/kubelab-node-fixups'))
-  t.false(configFiles('worker', 'nspawn').includes('/usr/local/sbin/kubelab-seed'))
-  t.true(configFiles('worker', 'qemu').includes('/usr/local/sbin/kubelab-seed'))
-  t.false(configFiles('worker', 'ssh').some((f) => f.includes('sshd_config.d')))
+  t.true(configFiles('worker', providerTraits('nspawn')).includes('/usr/local/sbin/kubelab-node-fixups'))
+  t.false(configFiles('worker', providerTraits('nspawn')).includes('/usr/local/sbin/kubelab-seed'))
+  t.true(configFiles('worker', providerTraits('qemu')).includes('/usr/local/sbin/kubelab-seed'))
+  t.true(configFiles('worker', providerTraits('qemu')).includes('/etc/ssh/sshd_config.d/kubelab.conf'))
+  t.false(configFiles('worker', providerTraits('ssh')).some((f) => f.includes('sshd_config.d')))
+  t.false(configFiles('worker', providerTraits('multipass')).some((f) => f.includes('sshd_config.d')))
+  // A QEMU cloud image (its info() carries no image files): none of the baked files.
+  t.false(configFiles('worker', { imageFiles: [] }).some((f) => f.includes('kubelab-seed') || f.includes('sshd_config.d')))
+  t.true(configFiles('worker').includes('/usr/local/sbin/kubelab-seed'), 'unknown provider: every image file')
 })

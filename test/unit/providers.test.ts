@@ -1,9 +1,18 @@
-// Pure parts of the providers: provider choice, multipass arguments and cloud-init, apt sources, QEMU
-// argv (local and cloud images, TCG/KVM/HVF), the NoCloud seed, cloud image checks.
+// Pure parts of the providers: provider choice, traits (the static table and each provider's
+// info()), multipass arguments and cloud-init, apt sources, QEMU argv (local and cloud images,
+// TCG/KVM/HVF), the NoCloud seed, cloud image checks.
 import test from 'ava'
 import { parse } from 'yaml'
+import { parseConfig } from '../../scripts/lib/config/load.ts'
+import { PROVIDERS } from '../../scripts/lib/config/schema.ts'
+import { Progress } from '../../scripts/lib/log/progress.ts'
 import { chooseProvider } from '../../scripts/lib/providers/index.ts'
-import { cloudInit, instanceName, launchArgs, parseInfo } from '../../scripts/lib/providers/multipass/provider.ts'
+import { cloudInit, instanceName, launchArgs, MultipassProvider, parseInfo } from '../../scripts/lib/providers/multipass/provider.ts'
+import { NspawnProvider } from '../../scripts/lib/providers/nspawn/provider.ts'
+import { QemuProvider } from '../../scripts/lib/providers/qemu/provider.ts'
+import { SshProvider } from '../../scripts/lib/providers/ssh/provider.ts'
+import { providerTraits } from '../../scripts/lib/providers/traits.ts'
+import type { ProviderContext } from '../../scripts/lib/providers/types.ts'
 import { mirrorFromAptSources } from '../../scripts/lib/providers/common/rootfs.ts'
 import { hierarchies } from '../../scripts/lib/providers/common/cgroups.ts'
 
@@ -11,6 +20,52 @@ test('auto picks qemu only when KVM is usable, and says why', (t) => {
   t.deepEqual(chooseProvider('auto', { usable: true, reason: '/dev/kvm is usable' }), { type: 'qemu', why: 'auto: /dev/kvm is usable, so QEMU VMs with KVM' })
   t.is(chooseProvider('auto', { usable: false, reason: 'no /dev/kvm' }).type, 'nspawn')
   t.is(chooseProvider('ssh', { usable: true, reason: '' }).type, 'ssh')
+})
+
+test('static traits per provider type; auto agrees with both of what it resolves to', (t) => {
+  const row = (type: (typeof PROVIDERS)[number]) => {
+    const { makesMachines, assignsAddresses, labNetwork, emulatedCpu } = providerTraits(type)
+    return { makesMachines, assignsAddresses, labNetwork, emulatedCpu }
+  }
+  t.deepEqual(row('nspawn'), { makesMachines: true, assignsAddresses: true, labNetwork: true, emulatedCpu: false })
+  t.deepEqual(row('qemu'), { makesMachines: true, assignsAddresses: true, labNetwork: true, emulatedCpu: false })
+  t.deepEqual(row('multipass'), { makesMachines: true, assignsAddresses: false, labNetwork: false, emulatedCpu: false })
+  t.deepEqual(row('ssh'), { makesMachines: false, assignsAddresses: false, labNetwork: false, emulatedCpu: false })
+  t.deepEqual(row('auto'), row('nspawn'))
+  t.deepEqual(row('auto'), row('qemu'))
+  t.deepEqual(providerTraits('nspawn').imageFiles, ['node-image', 'nspawn-image'])
+  t.deepEqual(providerTraits('qemu').imageFiles, ['node-image', 'qemu-image'])
+  t.deepEqual(providerTraits('multipass').imageFiles, [])
+  t.deepEqual(providerTraits('ssh').imageFiles, [])
+  for (const f of [...providerTraits('nspawn').imageFiles, ...providerTraits('qemu').imageFiles]) t.true(providerTraits('auto').imageFiles.includes(f), f)
+  for (const type of PROVIDERS) t.truthy(providerTraits(type), type)
+})
+
+/** A provider context from YAML: nothing is started, no state directory is written. */
+function ctxFor(yaml: string): ProviderContext {
+  const { config } = parseConfig(`name: traits\n${yaml}`, { file: '/x/cluster.config.yaml', env: {} })
+  return { config, stateDir: '/nonexistent/kubelab-traits', cacheDir: '/nonexistent/kubelab-cache', progress: new Progress({ sink: { write: () => true } }) }
+}
+const LOCAL_NODES = 'nodes: [{name: cp, role: control-plane}, {name: w1, role: worker}]\n'
+
+test("info() of constructed providers: their type's traits, QEMU refined by accelerator, rootless networking and image", (t) => {
+  t.deepEqual(new NspawnProvider(ctxFor(`provider: {type: nspawn}\n${LOCAL_NODES}`)).info(), { type: 'nspawn', ...providerTraits('nspawn') })
+  t.deepEqual(new SshProvider(ctxFor('provider: {type: ssh}\nnodes: [{name: cp, role: control-plane, address: 192.0.2.10}, {name: w1, role: worker, address: 192.0.2.11}]\n')).info(), { type: 'ssh', ...providerTraits('ssh') })
+  t.deepEqual(new MultipassProvider(ctxFor(`provider: {type: multipass}\n${LOCAL_NODES}`)).info(), { type: 'multipass', ...providerTraits('multipass') })
+
+  const qemu = (accel: string, rootless: boolean, extra = '') => new QemuProvider(ctxFor(`provider: {type: qemu, qemu: {accel: ${accel}${extra}}}\n${LOCAL_NODES}`), { rootless }).info()
+  const tcg = qemu('tcg', false)
+  t.deepEqual(tcg, { type: 'qemu', ...providerTraits('qemu'), emulatedCpu: true })
+  const kvm = qemu('kvm', false)
+  t.deepEqual(kvm, { type: 'qemu', ...providerTraits('qemu') })
+  t.false(kvm.emulatedCpu)
+  const rootless = qemu('kvm', true)
+  t.false(rootless.labNetwork, 'rootless: user-mode networking and the LAN hub, no lab namespace')
+  t.true(rootless.makesMachines && rootless.assignsAddresses)
+  t.true(qemu('tcg', true).emulatedCpu)
+  const cloud = qemu('kvm', false, `, image: {url: "https://cloud.example.invalid/debian.qcow2", sha256: "${'a'.repeat(64)}"}`)
+  t.deepEqual(cloud.imageFiles, [], 'a cloud image carries none of the baked files')
+  t.true(cloud.labNetwork)
 })
 
 test('multipass launch arguments', (t) => {

@@ -5,6 +5,7 @@
 import * as cidr from './cidr.ts'
 import type { ConfigInput } from './schema.ts'
 import type { ClusterConfig, NodeSpec } from './types.ts'
+import { providerTraits } from '../providers/traits.ts'
 import { DEFAULT_KUBERNETES_VERSION, parseVersion } from '../versions.ts'
 
 export const DEFAULTS = {
@@ -91,9 +92,10 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
   const maskSize = k.nodeCIDRMaskSize ?? DEFAULTS.nodeCIDRMaskSize
   const version = k.version ?? DEFAULT_KUBERNETES_VERSION
   const podCidrs = derivePodCidrs(clusterCIDR, maskSize, input.nodes.map((n) => n.podCIDR))
-  const addresses = providerType === 'ssh' || providerType === 'multipass'
-    ? input.nodes.map((n) => n.address ?? '')
-    : deriveAddresses(network, input.nodes.map((n) => n.address))
+  // Providers with their own addresses: the configured ones (ssh) or none yet (multipass assigns them).
+  const addresses = providerTraits(providerType).assignsAddresses
+    ? deriveAddresses(network, input.nodes.map((n) => n.address))
+    : input.nodes.map((n) => n.address ?? '')
 
   const nodes: NodeSpec[] = input.nodes.map((n, i) => ({
     name: n.name,

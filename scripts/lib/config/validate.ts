@@ -5,7 +5,8 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import * as cidr from './cidr.ts'
 import { derivePodCidrs, deriveAddresses, DEFAULTS } from './resolve.ts'
-import { jsonSchema } from './schema.ts'
+import { jsonSchema, PROVIDERS, type ProviderType } from './schema.ts'
+import { providerTraits } from '../providers/traits.ts'
 import { isSupported, parseVersion, supportedRange, DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 
 export type PathSegment = string | number
@@ -133,7 +134,8 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
   const artifacts = obj(root.artifacts)
   const nodes = Array.isArray(root.nodes) ? root.nodes.map(obj) : []
   const providerType = str(provider.type) ?? DEFAULTS.providerType
-  const makesMachines = providerType === 'auto' || providerType === 'nspawn' || providerType === 'qemu'
+  // An unknown type is the schema's to report: no provider rules for it.
+  const traits = (PROVIDERS as readonly string[]).includes(providerType) ? providerTraits(providerType as ProviderType) : undefined
 
   // A CIDR field: parse it (host bits, prefix) and report at its path; default when absent.
   const cidrAt = (path: PathSegment[], value: unknown, fallback?: string): cidr.Cidr | undefined => {
@@ -159,7 +161,7 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
   // Cluster, service and lab networks.
   const clusterCidr = cidrAt(['kubernetes', 'clusterCIDR'], kube.clusterCIDR, DEFAULTS.clusterCIDR)
   const serviceCidr = cidrAt(['kubernetes', 'serviceCIDR'], kube.serviceCIDR, DEFAULTS.serviceCIDR)
-  const labNet = makesMachines ? cidrAt(['provider', 'network'], provider.network, DEFAULTS.network) : undefined
+  const labNet = traits?.assignsAddresses ? cidrAt(['provider', 'network'], provider.network, DEFAULTS.network) : undefined
   const maskSize = int(kube.nodeCIDRMaskSize) ?? (kube.nodeCIDRMaskSize === undefined ? DEFAULTS.nodeCIDRMaskSize : undefined)
 
   if (clusterCidr && serviceCidr && cidr.overlaps(clusterCidr, serviceCidr)) {
@@ -225,9 +227,10 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
       if (j !== undefined) add(['nodes', i, 'address'], `duplicates nodes[${j}].address; node addresses must be unique; got "${address}"`)
       else seenAddresses.set(address, i)
     }
-    if (providerType === 'ssh' && n.address === undefined) add(['nodes', i, 'address'], 'required when provider.type is "ssh"', 'parent')
-    if (providerType === 'multipass' && address !== undefined) {
-      add(['nodes', i, 'address'], 'not allowed with provider.type "multipass" (multipass assigns addresses)', 'key')
+    // Existing hosts: only the config knows where they are. Made machines with their own addresses: the config must not say.
+    if (traits && !traits.makesMachines && n.address === undefined) add(['nodes', i, 'address'], `required when provider.type is "${providerType}"`, 'parent')
+    if (traits && traits.makesMachines && !traits.assignsAddresses && address !== undefined) {
+      add(['nodes', i, 'address'], `not allowed with provider.type "${providerType}" (${providerType} assigns addresses)`, 'key')
     }
     if (labNet && address !== undefined) {
       const ip = cidr.parseIPv4(address)

@@ -15,6 +15,7 @@ import type { ClusterConfig } from '../config/types.ts'
 import { UsageError } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import { labNames, netnsExists } from '../providers/common/network.ts'
+import { providerTraits } from '../providers/traits.ts'
 import type { Machine } from '../providers/types.ts'
 
 export const E2E_BUILD = 'e2e-test'
@@ -41,11 +42,15 @@ export function labKubeconfig(adminConf: string, server: string): string {
   return stringify(kc, { lineWidth: 0 })
 }
 
-/** Where e2e.test runs: inside the lab namespace (local providers), or on this host's network for ssh hosts. */
+/**
+ * Where e2e.test runs: inside the lab namespace (providers with a lab network), or on this host's
+ * network for the others (ssh hosts, multipass VMs). A lab-network provider without its namespace
+ * (not up, or rootless QEMU, whose nodes only its VMs reach) is a usage error.
+ */
 export function e2eLauncher(config: ClusterConfig, exists: (ns: string) => boolean = netnsExists): { prefix: string[]; where: string } {
   const lab = labNames(config.name).lab
   if (exists(lab)) return { prefix: ['ip', 'netns', 'exec', lab], where: `network namespace ${lab}` }
-  if (config.provider.type === 'ssh' || config.provider.type === 'multipass') return { prefix: [], where: 'this host (the nodes are on its network)' }
+  if (!providerTraits(config.provider.type).labNetwork) return { prefix: [], where: 'this host (the nodes are on its network)' }
   throw new UsageError(`the lab network namespace ${lab} does not exist`, {
     hint: 'conformance needs a running cluster made by kubelab as root (nspawn, or QEMU with the lab bridge); run: npx kubelab up',
   })

@@ -12,6 +12,7 @@ import type { LoadedConfig } from '../config/load.ts'
 import { derivePodCidrs, deriveAddresses } from '../config/resolve.ts'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import { UsageError } from '../errors.ts'
+import { providerTraits } from '../providers/traits.ts'
 
 export interface Allocations {
   /** The Kubernetes version the cluster was last converged or upgraded to. */
@@ -61,13 +62,13 @@ export function stabilizeWith(loaded: Pick<LoadedConfig, 'config' | 'input'>, re
   const names = new Set(config.nodes.map((n) => n.name))
   const others = Object.entries(remembered.nodes).filter(([n]) => !names.has(n)).map(([, v]) => v)
   if (Object.keys(remembered.nodes).length === 0) return config
-  const makesMachines = config.provider.type !== 'ssh' && config.provider.type !== 'multipass'
+  const assignsAddresses = providerTraits(config.provider.type).assignsAddresses
   const explicitPod = input.nodes.map((n) => n.podCIDR ?? remembered.nodes[n.name]?.podCIDR)
   const clusterCidr = cidr.parseCidr(config.kubernetes.clusterCIDR)
   const network = cidr.parseCidr(config.provider.network)
   if (!clusterCidr.ok || !network.ok) return config
   const pods = derivePodCidrs(clusterCidr.cidr, config.kubernetes.nodeCIDRMaskSize, [...explicitPod, ...others.map((o) => o.podCIDR)])
-  const addrs = makesMachines
+  const addrs = assignsAddresses
     ? deriveAddresses(network.cidr, [...input.nodes.map((n) => n.address ?? remembered.nodes[n.name]?.address), ...others.map((o) => o.address)])
     : config.nodes.map((n) => n.address)
   const nodes: NodeSpec[] = config.nodes.map((n, i) => ({

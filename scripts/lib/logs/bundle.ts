@@ -14,7 +14,8 @@ import type { Progress } from '../log/progress.ts'
 import { pkiFileInfo } from '../pki/store.ts'
 import { KUBELET_KUBECONFIG, adminKubectl } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
-import { INSTALLED_FILES } from '../templates/table.ts'
+import { providerTraits, type ProviderTraits } from '../providers/traits.ts'
+import { INSTALLED_FILES, type InstalledFile } from '../templates/table.ts'
 import { redactSecrets } from './redact.ts'
 
 export interface LogsBundleOptions {
@@ -29,6 +30,8 @@ export interface LogsBundleOptions {
   problems?: readonly string[]
   /** Per-command timeout (default 30 s). */
   timeoutMs?: number
+  /** What made the machines (Provider.info()); default: the static traits of each machine's provider type. */
+  provider?: Pick<ProviderTraits, 'imageFiles'>
 }
 
 export interface LogsBundle {
@@ -52,17 +55,15 @@ const SECRET_FILES = ['bootstrap-kubeconfig', 'kube-proxy.conf', 'encryption-con
 
 /**
  * The installed files on a node of this role (from the templates table and the PKI table); image
- * files only on machines of the provider that bakes them (all of them when the provider is unknown).
+ * files only those the provider's machines carry (`imageFiles` of its traits or info; every image's
+ * when the provider is unknown).
  */
-export function configFiles(role: 'control-plane' | 'worker', provider?: string): string[] {
-  const onNode = (on: string) => {
+export function configFiles(role: 'control-plane' | 'worker', provider?: Pick<ProviderTraits, 'imageFiles'>): string[] {
+  const onNode = (on: InstalledFile['on']) => {
     switch (on) {
       case 'all': return true
       case 'control-plane': return role === 'control-plane'
-      case 'node-image': return provider === undefined || provider === 'nspawn' || provider === 'qemu'
-      case 'nspawn-image': return provider === undefined || provider === 'nspawn'
-      case 'qemu-image': return provider === undefined || provider === 'qemu'
-      default: return false
+      default: return provider === undefined || provider.imageFiles.includes(on)
     }
   }
   const files = Object.values(INSTALLED_FILES).filter((f) => onNode(f.on)).map((f) => f.dest)
@@ -80,7 +81,7 @@ export function fileWhat(dest: string): string {
 }
 
 /** What to collect on a node of this role, in order. */
-export function nodeCollects(role: 'control-plane' | 'worker', provider?: string): Collect[] {
+export function nodeCollects(role: 'control-plane' | 'worker', provider?: Pick<ProviderTraits, 'imageFiles'>): Collect[] {
   const units = role === 'control-plane' ? [...WORKER_UNITS, ...CONTROL_PLANE_UNITS] : [...WORKER_UNITS]
   const optional = (cmd: string, what: string) => `if command -v ${cmd} >/dev/null 2>&1; then ${what}; else echo "(${cmd} is not installed on this node)"; fi`
   return [
@@ -146,7 +147,7 @@ export async function writeLogsBundle(o: LogsBundleOptions): Promise<LogsBundle>
 
   const perNode = nodes.map(async (node) => {
     const role = node.spec.role === 'control-plane' ? 'control-plane' : 'worker'
-    const collects = nodeCollects(role, node.machine.provider)
+    const collects = nodeCollects(role, o.provider ?? providerTraits(node.machine.provider))
     await Promise.all(collects.map((c) => collect(node, node.spec.name, c.what, c.command)))
     progress.debug(1, `logs: ${node.spec.name}: ${collects.length} files`)
   })

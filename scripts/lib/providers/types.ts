@@ -5,6 +5,7 @@ import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import type { PreflightCheck } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import type { ProviderType } from '../config/schema.ts'
+import type { ProviderTraits } from './traits.ts'
 
 /** How kubelab reaches a machine's sshd. Exactly one of `socketPath` or `host` is used. */
 export interface SshEndpoint {
@@ -46,8 +47,19 @@ export interface ProviderContext {
   readonly progress: Progress
 }
 
+/**
+ * What a provider's machines are like: the static traits of its type (traits.ts) refined by what
+ * only the provider knows (QEMU: the accelerator, rootless networking, the image it boots). Code
+ * outside providers/ asks this, never the provider's type or class.
+ */
+export interface ProviderInfo extends ProviderTraits {
+  readonly type: Exclude<ProviderType, 'auto'>
+}
+
 export interface Provider {
   readonly type: ProviderType
+  /** This provider's traits (pure: no host probe, no machine touched). */
+  info(): ProviderInfo
   /** What this host lacks for this provider, each failed check with a one-line fix. Changes nothing. */
   preflight(): Promise<PreflightCheck[]>
   /** Creates the missing machines, starts stopped ones, reuses running ones. MUST be idempotent. */

@@ -12,7 +12,6 @@ import { writeLogsBundle } from '../logs/bundle.ts'
 import { closeNodes, openNodes } from '../node/open.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { labNames, netnsExists } from '../providers/common/network.ts'
-import { QemuProvider } from '../providers/qemu/provider.ts'
 import { CHECKS } from './checks/index.ts'
 import { Fixtures } from './fixtures.ts'
 import { junitXml } from './junit.ts'
@@ -60,7 +59,7 @@ export async function runSmokeSuite(c: Cluster, o: SmokeOptions = {}): Promise<S
     config, kube, nodes, provider, stateDir, progress,
     fx: new Fixtures(kube, config.smoke?.image ?? TESTBOX_IMAGE),
     // Software-emulated VMs run everything several times slower: so may every wait.
-    timeScale: provider instanceof QemuProvider && provider.accel === 'tcg' ? 4 : 1,
+    timeScale: provider.info().emulatedCpu ? 4 : 1,
     ...(netnsExists(lab) ? { labExec: async (argv: readonly string[]) => {
       try {
         const r = await host`ip netns exec ${lab} ${argv}`
@@ -92,7 +91,7 @@ export async function runSmokeSuite(c: Cluster, o: SmokeOptions = {}): Promise<S
     }
     if (failed) {
       const dir = path.join(stateDir, 'logs', `smoke-${startedAt.toISOString().replace(/[:.]/g, '-')}`)
-      const bundle = await writeLogsBundle({ config, nodes: sctx.nodes, dir, progress })
+      const bundle = await writeLogsBundle({ config, nodes: sctx.nodes, dir, progress, provider: provider.info() })
       out.logs = bundle.dir
       progress.info(`logs bundle: ${bundle.dir}`)
     }

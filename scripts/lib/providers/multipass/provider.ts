@@ -10,7 +10,8 @@ import type { PreflightCheck } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
 import { ensureClusterKey } from '../common/keys.ts'
 import { StateStore } from '../common/state.ts'
-import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { providerTraits } from '../traits.ts'
+import type { Machine, Provider, ProviderContext, ProviderInfo } from '../types.ts'
 
 /** Instance names are host-wide in multipass: prefix them with the cluster. */
 export const instanceName = (cluster: string, node: string) => `${cluster}-${node}`
@@ -49,12 +50,16 @@ export class MultipassProvider implements Provider {
     this.state = new StateStore(ctx.stateDir)
   }
 
+  info(): ProviderInfo {
+    return { type: this.type, ...providerTraits(this.type) }
+  }
+
   async preflight(): Promise<PreflightCheck[]> {
     const ok = await hostOk`command -v multipass`
     return [{ name: 'command multipass', ok, detail: ok ? 'found' : 'not found', ...(ok ? {} : { fix: 'install multipass (snap install multipass), or use provider nspawn/qemu' }) }]
   }
 
-  private async info(instance: string): Promise<{ state: string; ipv4?: string } | undefined> {
+  private async instanceInfo(instance: string): Promise<{ state: string; ipv4?: string } | undefined> {
     const r = await host`multipass info ${instance} --format json`.catch(() => undefined)
     return r ? parseInfo(r.stdout, instance) : undefined
   }
@@ -66,7 +71,7 @@ export class MultipassProvider implements Provider {
     mkdirSync(dir, { recursive: true })
     await Promise.all(nodes.map(async (n) => {
       const instance = instanceName(config.name, n.name)
-      const info = await this.info(instance)
+      const info = await this.instanceInfo(instance)
       if (info?.state === 'running') return
       if (info) { await host`multipass start ${instance}`; return }
       const file = path.join(dir, `${n.name}.yaml`)
@@ -84,7 +89,7 @@ export class MultipassProvider implements Provider {
     const { config } = this.ctx
     const known = this.state.read(config.name, this.type).machines
     return Promise.all(Object.entries(known).map(async ([name, rec]) => {
-      const info = await this.info(instanceName(config.name, name))
+      const info = await this.instanceInfo(instanceName(config.name, name))
       return {
         name,
         role: rec.role,
@@ -102,7 +107,7 @@ export class MultipassProvider implements Provider {
     const targets = names ?? Object.keys(this.state.read(config.name, this.type).machines)
     for (const n of targets) {
       const instance = instanceName(config.name, n)
-      if (await this.info(instance)) await host`multipass delete --purge ${instance}`
+      if (await this.instanceInfo(instance)) await host`multipass delete --purge ${instance}`
       this.state.update(config.name, this.type, (s) => { delete s.machines[n] })
     }
     if (Object.keys(this.state.read(config.name, this.type).machines).length === 0 && existsSync(this.ctx.stateDir)) {

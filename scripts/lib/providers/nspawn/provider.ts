@@ -13,7 +13,8 @@ import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../co
 import { ensureClusterKey, ensureHostKey } from '../common/keys.ts'
 import { ensureRootfs } from '../common/rootfs.ts'
 import { StateStore, type MachineRecord } from '../common/state.ts'
-import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { providerTraits } from '../traits.ts'
+import type { Machine, Provider, ProviderContext, ProviderInfo } from '../types.ts'
 import { NSPAWN_IMAGE } from './image.ts'
 import { logTail, processMatches, stopProcess } from '../common/process.ts'
 import {
@@ -31,6 +32,10 @@ export class NspawnProvider implements Provider {
   constructor(private readonly ctx: ProviderContext) {
     this.state = new StateStore(ctx.stateDir)
     this.names = labNames(ctx.config.name)
+  }
+
+  info(): ProviderInfo {
+    return { type: this.type, ...providerTraits(this.type) }
   }
 
   private unitName(node: string): string {

@@ -20,7 +20,8 @@ import { StateStore, type MachineRecord } from '../common/state.ts'
 import { runnerFor } from '../../remote/machine.ts'
 import { probeKvm } from '../kvm.ts'
 import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
-import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { providerTraits } from '../traits.ts'
+import type { Machine, Provider, ProviderContext, ProviderInfo } from '../types.ts'
 import { ensureCloudImage, ensureCloudOverlay, type CloudImage } from './cloud-image.ts'
 import { diskPaths, ensureQemuDisk, type QemuDisk } from './image.ts'
 import { chooseAccel, ensureOverlayDisk, macFor, writeSerconPort, networkScript, qemuArgv, readPid, vmPaths, writeSeed, type Accel, type VmNet, type VmPaths } from './machine.ts'
@@ -62,6 +63,21 @@ export class QemuProvider implements Provider {
     this.rootless = options.rootless ?? process.getuid?.() !== 0
     const wanted = ctx.config.provider.qemu.accel
     this.accel = chooseAccel(wanted, { platform: process.platform, kvmUsable: wanted === 'auto' && process.platform !== 'darwin' && probeKvm().usable })
+  }
+
+  /**
+   * The qemu traits refined: rootless VMs are on the LAN hub behind user-mode networking (no lab
+   * namespace), TCG is software emulation, and a cloud image carries none of kubelab's image files.
+   */
+  info(): ProviderInfo {
+    const base = providerTraits(this.type)
+    return {
+      ...base,
+      type: this.type,
+      labNetwork: base.labNetwork && !this.rootless,
+      emulatedCpu: this.accel === 'tcg',
+      imageFiles: this.ctx.config.provider.qemu.image ? [] : base.imageFiles,
+    }
   }
 
   private paths(node: string): VmPaths {

@@ -9,7 +9,8 @@ import { runnerFor } from '../../remote/machine.ts'
 import type { SshRunner } from '../../remote/runner.ts'
 import { mapLimit } from '../../remote/limit.ts'
 import { StateStore } from '../common/state.ts'
-import type { Machine, Provider, ProviderContext } from '../types.ts'
+import { providerTraits } from '../traits.ts'
+import type { Machine, Provider, ProviderContext, ProviderInfo } from '../types.ts'
 
 /** One script, one round trip: facts as key=value lines. */
 const FACTS_SCRIPT = `
@@ -77,6 +78,10 @@ export class SshProvider implements Provider {
 
   constructor(private readonly ctx: ProviderContext) {
     this.state = new StateStore(ctx.stateDir)
+  }
+
+  info(): ProviderInfo {
+    return { type: this.type, ...providerTraits(this.type) }
   }
 
   private machine(node: NodeSpec, state: Machine['state'] = 'running'): Machine {
