@@ -49,12 +49,12 @@ async function onNode(step: Step, ctx: StepContext, node: NodeHandle): Promise<S
 
 /** One progress line per step, in list order, each printed once its step settled on every node. */
 class StepLines {
-  private readonly rows: { step: Step; nodes: number; outcomes: StepOutcome[]; failed: string[]; firstStart?: number; lastEnd?: number }[]
+  private readonly rows: { step: Step; nodes: string[]; outcomes: StepOutcome[]; failed: string[]; stopped: string[]; firstStart?: number; lastEnd?: number }[]
   private printed = 0
 
   constructor(private readonly ctx: StepContext, steps: readonly Step[], only?: ReadonlySet<string>) {
-    this.rows = steps.map((step) => ({ step, nodes: targets(step, ctx.config).filter((n) => !only || only.has(n.name)).length, outcomes: [], failed: [] }))
-      .filter((r) => r.nodes > 0)
+    this.rows = steps.map((step) => ({ step, nodes: targets(step, ctx.config).filter((n) => !only || only.has(n.name)).map((n) => n.name), outcomes: [], failed: [], stopped: [] }))
+      .filter((r) => r.nodes.length > 0)
     this.spin()
   }
 
@@ -63,27 +63,31 @@ class StepLines {
     row.firstStart ??= Date.now()
   }
 
-  settled(step: Step, o: { outcome?: StepOutcome; failedNode?: string }): void {
+  /** A node's task ended: with an outcome, failed, or stopped (its wait cancelled because the run is stopping). */
+  settled(step: Step, o: { outcome?: StepOutcome; failedNode?: string; stoppedNode?: string }): void {
     const row = this.rows.find((r) => r.step === step)!
     if (o.outcome) row.outcomes.push(o.outcome)
     if (o.failedNode) row.failed.push(o.failedNode)
+    if (o.stoppedNode) row.stopped.push(o.stoppedNode)
     row.lastEnd = Date.now()
     this.flush(false)
   }
 
-  /** Prints every line it can; at the end also the failed steps' lines (steps that never ran stay silent). */
+  /** Prints every line it can; at the end also the lines of steps that failed or stopped somewhere (steps that never ran stay silent). */
   flush(final: boolean): void {
     while (this.printed < this.rows.length) {
       const row = this.rows[this.printed]!
-      const complete = row.outcomes.length + row.failed.length === row.nodes
-      if (!complete && !(final && (row.failed.length > 0 || row.outcomes.length > 0))) {
+      const complete = row.outcomes.length + row.failed.length === row.nodes.length
+      if (!complete && !(final && (row.failed.length > 0 || row.outcomes.length > 0 || row.stopped.length > 0))) {
         if (final) { this.printed++; continue }
         break
       }
       const ms = (row.lastEnd ?? Date.now()) - (row.firstStart ?? Date.now())
       if (row.failed.length > 0 || !complete) {
         const ok = row.outcomes.map((x) => x.node)
-        this.ctx.progress.stepLine(row.step.title, false, `(${[...row.failed.map((n) => `${n} failed`), ...ok.map((n) => `${n} ok`)].join(', ')})`, ms)
+        const notRun = row.nodes.filter((n) => !ok.includes(n) && !row.failed.includes(n) && !row.stopped.includes(n))
+        const detail = [...row.failed.map((n) => `${n} failed`), ...ok.map((n) => `${n} ok`), ...row.stopped.map((n) => `${n} stopped`), ...notRun.map((n) => `${n} not run`)]
+        this.ctx.progress.stepLine(row.step.title, false, `(${detail.join(', ')})`, ms)
       } else {
         const changed = row.outcomes.filter((x) => x.changed).length
         const n = row.outcomes.length
@@ -146,7 +150,9 @@ export async function converge(base: Omit<StepContext, 'signal'>, steps: readonl
           o.onProgress?.([...outcomes])
           return true
         } catch (err) {
-          if (!(err instanceof WaitCancelled)) {
+          if (err instanceof WaitCancelled) {
+            lines.settled(step, { stoppedNode: spec.name })
+          } else {
             failures.push(err as StepError)
             abort.abort()
             lines.settled(step, { failedNode: spec.name })
