@@ -141,19 +141,20 @@ export async function converge(base: Omit<StepContext, 'signal'>, steps: readonl
         const ready = (await Promise.all(deps)).every(Boolean)
         if (!ready || abort.signal.aborted) return false
         if (only && !only.has(spec.name)) return true
-        if (!node) throw new Error(`internal: node ${spec.name} is not open`)
         lines.started(step)
         try {
+          if (!node) throw new StepError(step.id, spec.name, new Error(`internal: node ${spec.name} is not open`))
           const outcome = await onNode(step, ctx, node)
           outcomes.push(outcome)
           lines.settled(step, { outcome })
           o.onProgress?.([...outcomes])
           return true
         } catch (err) {
-          if (err instanceof WaitCancelled) {
+          // A wait this run cancelled is no failure of its own; any other end of a wait is.
+          if (err instanceof WaitCancelled && abort.signal.aborted) {
             lines.settled(step, { stoppedNode: spec.name })
           } else {
-            failures.push(err as StepError)
+            failures.push(err instanceof StepError ? err : new StepError(step.id, spec.name, err))
             abort.abort()
             lines.settled(step, { failedNode: spec.name })
           }

@@ -26,6 +26,8 @@ export type Condition =
   | 'csr:signing'
   /** The join token's Secret exists in the API (kubelet can TLS-bootstrap with it). */
   | 'join:token'
+  /** Every node is Ready, its kube-proxy synced. */
+  | 'nodes:ready'
 
 export interface Step {
   /** Stable id, `area:thing`, used in errors, --json, timings and `--until`. */

@@ -78,8 +78,9 @@ export const addonsCoredns: Step = {
   title: 'Deploying CoreDNS (cluster DNS)',
   on: 'control-plane',
   when: (config) => config.controlPlane.mode === 'managed' && config.addons.coredns,
-  // Applied as soon as the API serves; its pods start as soon as a node is Ready.
-  after: ['cp:controller-manager', 'cp:scheduler'],
+  // After every node is Ready with kube-proxy synced: a CoreDNS pod that starts before its node's
+  // Service rules exist dials the API's ClusterIP into the void and waits out a 30 s connect timeout.
+  waitsFor: ['nodes:ready'],
   check: async (ctx) => (await notConverged(ctx, manifest(ctx))) === undefined,
   async apply(ctx, node) {
     const m = manifest(ctx)

@@ -31,7 +31,9 @@ const COMPONENTS: Component[] = [
   {
     id: 'cp:apiserver',
     title: 'Starting kube-apiserver',
-    after: ['cp:etcd'],
+    // Started beside etcd, as kubeadm's static pods are: it retries etcd until that answers, and
+    // its /readyz (the health below) includes etcd.
+    after: ['artifacts:upload', 'pki:certs'],
     establishes: 'api:serving',
     template: 'systemd/kube-apiserver.service',
     values: (ctx, node) => ({ binDir: BIN_DIR, nodeIP: node.spec.address, serviceCIDR: ctx.config.kubernetes.serviceCIDR, clusterDomain: ctx.config.kubernetes.clusterDomain }),
@@ -45,7 +47,11 @@ const COMPONENTS: Component[] = [
     establishes: 'csr:signing',
     template: 'systemd/kube-controller-manager.service',
     values: (ctx) => ({ binDir: BIN_DIR, clusterCIDR: ctx.config.kubernetes.clusterCIDR, clusterName: ctx.config.name, serviceCIDR: ctx.config.kubernetes.serviceCIDR }),
-    health: '[ "$(curl -skf https://127.0.0.1:10257/healthz)" = ok ]',
+    // Healthy = its CSR controllers run (they appear in /healthz?verbose once started, seconds after
+    // the process answers): nodes start kubelet only then, so their first CSR is answered at once.
+    health: 'h=$(curl -skf "https://127.0.0.1:10257/healthz?verbose")'
+      + ' && printf %s "$h" | grep -q "^\\[+\\]certificatesigningrequest-approving-controller ok"'
+      + ' && printf %s "$h" | grep -q "^\\[+\\]certificatesigningrequest-signing-controller ok"',
     healthTimeoutS: 60,
   },
   {

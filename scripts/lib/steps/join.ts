@@ -60,8 +60,6 @@ export const joinNode: Step = {
   title: 'Joining the node (CSR approved, Node registered)',
   on: 'all',
   after: ['kubelet:config'],
-  // kubelet already runs and retries; the wait starts once its CSR can be answered.
-  waitsFor: ['join:token', 'csr:signing'],
   async check(ctx, node) {
     if (!(await hasClientCert(node))) return false
     const external = ctx.config.controlPlane.mode === 'external'
@@ -109,6 +107,7 @@ export const nodeReady: Step = {
   title: 'Waiting for the node to be Ready',
   on: 'all',
   after: ['join:node', 'kube-proxy:config', 'network:pod-routes'],
+  establishes: 'nodes:ready',
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
   apply: (ctx, node) => wait(ctx, node, `${node.spec.name} to be Ready`, () => readiness(ctx, node)),
 }

@@ -23,8 +23,8 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
       { path: unit.dest, content: renderTemplate('systemd/kube-proxy.service', { binDir: BIN_DIR, nodeName: node.spec.name }), mode: unit.mode },
     ],
     localFiles: ctx.pki ? [ctx.pki.kubeProxyKubeconfig] : [],
-    // kube-proxy answers on its health port once it runs (200 when synced, 503 before).
-    health: 'curl -s -o /dev/null http://127.0.0.1:10256/healthz',
+    // Healthy = its first sync is done (200; 503 before): Service rules are in place for pods.
+    health: 'curl -sf -o /dev/null http://127.0.0.1:10256/healthz',
     healthTimeoutS: 60,
   }
 }

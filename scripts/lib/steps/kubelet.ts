@@ -1,9 +1,10 @@
 // kubelet:config — kubelet as a systemd service configured by a KubeletConfiguration file (built as
 // data from the node's detected substrate), the cluster CA, and, until the node has joined, a
 // bootstrap kubeconfig holding the join token (TLS bootstrapping: kubelet makes its own CSR).
-// It starts once the token's Secret exists (join:token): kubelet's certificate manager backs off
-// exponentially (2 s, 4 s, 8 s, ...) after each refused CSR, so starting it earlier makes the join
-// slower, not faster. Everything before it on the node runs while the control plane comes up.
+// It starts once the token's Secret exists and CSRs get signed (join:token, csr:signing): kubelet's
+// certificate manager backs off exponentially (2 s, 4 s, 8 s, ...) after each refused CSR, and its
+// node registration too (up to 7 s) while it has no certificate, so starting it earlier makes the
+// join slower, not faster. Everything before it on the node runs while the control plane comes up.
 // With an external control plane the CA is the one join:discovery pinned and installed.
 
 import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
@@ -55,7 +56,7 @@ export const kubeletStep: Step = {
   on: 'all',
   // Images first: no pod may land on a node before its local images are there.
   after: ['runtime:images', 'pki:certs', 'join:discovery'],
-  waitsFor: ['join:token'],
+  waitsFor: ['join:token', 'csr:signing'],
   async check(ctx, node) {
     return ((await joined(node)) || (await bootstrapCurrent(ctx, node))) && serviceConverged(node.runner, service(ctx, node))
   },
