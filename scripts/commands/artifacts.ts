@@ -11,11 +11,20 @@ import { pinLock, pinProblems } from '../lib/artifacts/pin.ts'
 import { listArtifacts, lockFileFor, neededComponents, resolveDetailed } from '../lib/artifacts/resolve.ts'
 import { UsageError } from '../lib/errors.ts'
 import { formatDuration } from '../lib/log/progress.ts'
-import { load, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { load, printJson, type CommandContext, type FlagDecl, type FlagDecls, type FlagValues } from './context.ts'
 
-/** Flags only some commands take (parsed by the CLI, passed as the third handler argument). */
+const archFlag = { type: 'string', arg: 'ARCH', help: 'node architecture: amd64, arm64 (default: this host)' } as const satisfies FlagDecl
 
-function archOf(flags: CommandFlags): Arch {
+export const artifactsFlags = { arch: archFlag } as const satisfies FlagDecls
+export const artifactsLockFlags = {
+  arch: { ...archFlag, help: 'pin only this architecture: amd64, arm64 (default: both)' },
+} as const satisfies FlagDecls
+export const bundleFlags = {
+  output: { type: 'string', short: 'o', arg: 'FILE', help: 'the bundle file to write (required)' },
+  arch: archFlag,
+} as const satisfies FlagDecls
+
+function archOf(flags: { readonly arch: string | undefined }): Arch {
   if (flags.arch === undefined) return hostArch()
   if (!isArch(flags.arch)) throw new UsageError(`--arch must be amd64 or arm64; got "${flags.arch}"`)
   return flags.arch
@@ -25,7 +34,7 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`
 }
 
-export async function artifactsBuildCommand(ctx: CommandContext, _args: string[], flags: CommandFlags = {}): Promise<number> {
+export async function artifactsBuildCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof artifactsFlags>): Promise<number> {
   const { config } = load(ctx)
   const arch = archOf(flags)
   const cache = cacheDir(ctx.env)
@@ -52,7 +61,7 @@ export async function artifactsBuildCommand(ctx: CommandContext, _args: string[]
   return 0
 }
 
-export async function artifactsLockCommand(ctx: CommandContext, _args: string[], flags: CommandFlags = {}): Promise<number> {
+export async function artifactsLockCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof artifactsLockFlags>): Promise<number> {
   const file = existsSync(path.resolve(ctx.options.config)) ? lockFileFor(load(ctx).config) : DEFAULT_LOCK_FILE
   const results = await pinLock(file, new HttpClient({ attempts: 2 }), flags.arch ? { arches: [archOf(flags)] } : {})
   if (ctx.options.json) printJson(ctx, { file, results })
@@ -69,7 +78,7 @@ export async function artifactsLockCommand(ctx: CommandContext, _args: string[],
   return 0
 }
 
-export async function artifactsListCommand(ctx: CommandContext, _args: string[], flags: CommandFlags = {}): Promise<number> {
+export async function artifactsListCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof artifactsFlags>): Promise<number> {
   const { config } = load(ctx)
   const { needed, found, ctx: actx } = await listArtifacts(config, { arch: archOf(flags), progress: ctx.progress, env: ctx.env })
   const rows = needed.flatMap((n) => n.files.map((f) => {
@@ -95,7 +104,7 @@ export async function artifactsListCommand(ctx: CommandContext, _args: string[],
   return 0
 }
 
-export async function artifactsFetchCommand(ctx: CommandContext, _args: string[], flags: CommandFlags = {}): Promise<number> {
+export async function artifactsFetchCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof artifactsFlags>): Promise<number> {
   const { config } = load(ctx)
   const http = new HttpClient()
   const r = await ctx.progress.step(`Resolving artifacts (source ${config.artifacts.source})`,
@@ -105,7 +114,7 @@ export async function artifactsFetchCommand(ctx: CommandContext, _args: string[]
   return 0
 }
 
-export async function bundleCommand(ctx: CommandContext, _args: string[], flags: CommandFlags = {}): Promise<number> {
+export async function bundleCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof bundleFlags>): Promise<number> {
   if (!flags.output) throw new UsageError('bundle needs -o FILE', { hint: 'kubelab bundle -o kubelab-bundle.tar' })
   const { config } = load(ctx)
   const out = path.resolve(flags.output)

@@ -6,9 +6,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
 import { hostKubeconfig, hostKubectl, mergeKubeconfig } from '../lib/cluster.ts'
-import { openClusterFor, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
-export async function kubeconfigCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
+export const kubeconfigFlags = {
+  merge: { type: 'boolean', help: 'merge into ~/.kube/config (or $KUBECONFIG) as kubelab-<cluster>' },
+} as const satisfies FlagDecls
+
+export async function kubeconfigCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof kubeconfigFlags>): Promise<number> {
   const text = await hostKubeconfig(openClusterFor(ctx))
   if (!flags.merge) {
     ctx.out(text)

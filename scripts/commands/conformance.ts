@@ -9,9 +9,16 @@ import { resolveArtifacts } from '../lib/artifacts/resolve.ts'
 import { UsageError } from '../lib/errors.ts'
 import { defaultTimeout, e2eArgs, parseMode, selection, summarizeJunit, type JunitSummary } from '../lib/conformance/modes.ts'
 import { ensureE2eBinaries, runE2e } from '../lib/conformance/run.ts'
-import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
-export async function conformanceCommand(ctx: CommandContext, args: string[], flags: CommandFlags): Promise<number> {
+export const conformanceFlags = {
+  mode: { type: 'string', arg: 'MODE', help: 'quick | lite | certified (default quick)' },
+  focus: { type: 'string', arg: 'REGEX', help: 'run the tests matching REGEX instead of the mode\'s' },
+  junit: { type: 'string', arg: 'FILE', help: 'write the JUnit report to FILE' },
+  output: { type: 'string', short: 'o', arg: 'DIR', help: 'the report directory: e2e.log, junit_01.xml (default kubelab-conformance-<cluster>-<time>)' },
+} as const satisfies FlagDecls
+
+export async function conformanceCommand(ctx: CommandContext, args: string[], flags: FlagValues<typeof conformanceFlags>): Promise<number> {
   if (args.length) throw new UsageError(`conformance takes no arguments, got: ${args.join(' ')}`, { hint: 'kubelab conformance --mode quick|lite|certified [--focus RE]' })
   const mode = parseMode(flags.mode)
   const sel = selection(mode, flags.focus)

@@ -1,4 +1,5 @@
-// What every command gets: parsed global options, the progress reporter, and stdout.
+// What every command gets: parsed global options, the progress reporter, and stdout; and the
+// shape of the flags each command declares (parsed by cli.ts, handed to the handler typed).
 
 import path from 'node:path'
 import { openCluster, type Cluster } from '../lib/cluster.ts'
@@ -10,36 +11,48 @@ export interface GlobalOptions {
   config: string
   envFile?: string
   json: boolean
-  /** `up --machines-only`: provision machines, install nothing. */
-  machinesOnly: boolean
-  /** `up --until STEP`: converge up to and including this step, then stop. */
-  until?: string
-  /** `up --prune`: remove machines kubelab made whose nodes are no longer in the config. */
-  prune?: boolean
-  /** Overrides from flags such as --provider. */
-  flags: Override[]
+  /** Config overrides from --provider, --kubernetes-version, --bundle. */
+  overrides: Override[]
 }
 
-/** Options only some commands read. */
-export interface CommandFlags {
-  /** bundle -o FILE */
-  output?: string
-  /** artifacts: node architecture */
-  arch?: string
-  /** smoke --keep: leave the workloads for debugging */
-  keep?: boolean
-  /** up --no-smoke */
-  noSmoke?: boolean
-  /** token create --ttl */
-  ttl?: string
-  /** kubeconfig --merge */
-  merge?: boolean
-  /** upgrade --os: the nodes' OS packages instead of Kubernetes */
-  os?: boolean
-  /** conformance --mode, --focus, --junit */
-  mode?: string
-  focus?: string
-  junit?: string
+/** One flag a command declares: its node:util parseArgs spec plus the line `--help` prints. */
+export interface FlagDecl {
+  type: 'string' | 'boolean'
+  short?: string
+  multiple?: boolean
+  /** The value's placeholder in --help: FILE, DIR, STEP. */
+  arg?: string
+  /** One line for --help. */
+  help: string
+  /** What --help shows instead of `-s, --long ARG` (verbose: `-v, -vv, -vvv`). */
+  label?: string
+}
+
+/** A command's flags by long name ('no-smoke', 'machines-only'). */
+export type FlagDecls = Readonly<Record<string, FlagDecl>>
+
+type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S
+
+type FlagValue<F extends FlagDecl> = F extends { multiple: true }
+  ? (F extends { type: 'boolean' } ? boolean[] : string[])
+  : F extends { type: 'boolean' } ? boolean : string | undefined
+
+/** The values a command gets for its declaration, by camelCase name: booleans are never undefined. */
+export type FlagValues<D extends FlagDecls> = { readonly [K in keyof D & string as Camel<K>]: FlagValue<D[K]> }
+
+/** What node:util parseArgs returns as values. */
+export type RawFlagValues = Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+/** Parsed values -> the typed flags of one declaration (booleans default false, multiples []). */
+export function flagValues<D extends FlagDecls>(decls: D, raw: RawFlagValues): FlagValues<D> {
+  return Object.fromEntries(Object.entries(decls).map(([name, d]) => {
+    const v = raw[name]
+    return [camel(name), v ?? (d.multiple ? [] : d.type === 'boolean' ? false : undefined)]
+  })) as FlagValues<D>
 }
 
 export interface CommandContext {
@@ -55,7 +68,7 @@ export function load(ctx: CommandContext): LoadedConfig {
     display: ctx.options.config,
     env: ctx.env,
     ...(ctx.options.envFile ? { envFile: path.resolve(ctx.options.envFile) } : {}),
-    flags: ctx.options.flags,
+    flags: ctx.options.overrides,
   })
 }
 

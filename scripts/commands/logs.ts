@@ -8,13 +8,17 @@ import { UsageError } from '../lib/errors.ts'
 import { writeLogsBundle } from '../lib/logs/bundle.ts'
 import { closeNodes, openNodes } from '../lib/node/open.ts'
 import type { NodeHandle } from '../lib/node/types.ts'
-import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
+
+export const logsFlags = {
+  output: { type: 'string', short: 'o', arg: 'DIR', help: 'the bundle directory (default kubelab-logs-<cluster>-<time>)' },
+} as const satisfies FlagDecls
 
 function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
 }
 
-export async function logsCommand(ctx: CommandContext, args: string[], flags: CommandFlags): Promise<number> {
+export async function logsCommand(ctx: CommandContext, args: string[], flags: FlagValues<typeof logsFlags>): Promise<number> {
   if (args.length > 1) throw new UsageError(`logs takes at most one node name, got: ${args.join(' ')}`, { hint: 'kubelab logs [NODE] -o DIR' })
   const { config, provider, stateDir } = openClusterFor(ctx)
   const only = args[0]

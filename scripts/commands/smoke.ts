@@ -3,11 +3,16 @@
 
 import { withClusterLock } from '../lib/cluster.ts'
 import { runSmokeSuite } from '../lib/smoke/run.ts'
-import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
-export async function smokeCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
+export const smokeFlags = {
+  junit: { type: 'string', arg: 'FILE', help: 'write the JUnit report to FILE' },
+  keep: { type: 'boolean', help: 'leave the smoke workloads (namespace kubelab-smoke) for debugging' },
+} as const satisfies FlagDecls
+
+export async function smokeCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof smokeFlags>): Promise<number> {
   const c = openClusterFor(ctx)
-  const out = await withClusterLock(c, 'smoke', () => runSmokeSuite(c, { keep: flags.keep ?? false, ...(flags.junit ? { junit: flags.junit } : {}) }))
+  const out = await withClusterLock(c, 'smoke', () => runSmokeSuite(c, { keep: flags.keep, ...(flags.junit ? { junit: flags.junit } : {}) }))
   if (ctx.options.json) {
     printJson(ctx, { cluster: c.config.name, passed: out.results.length - out.failed, failed: out.failed, checks: out.results, ...(out.junit ? { junit: out.junit } : {}), ...(out.logs ? { logs: out.logs } : {}) })
   }

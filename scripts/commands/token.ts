@@ -8,7 +8,11 @@ import { UsageError } from '../lib/errors.ts'
 import { bootstrapTokenSecret, generateBootstrapToken } from '../lib/pki/bootstrap.ts'
 import { caCertHash } from '../lib/pki/certs.ts'
 import { hostKubectl } from '../lib/cluster.ts'
-import { openClusterFor, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
+
+export const tokenCreateFlags = {
+  ttl: { type: 'string', arg: 'DURATION', help: 'lifetime such as 30m, 2h, 1d (default 1h)' },
+} as const satisfies FlagDecls
 
 /** `30m`, `2h`, `1d` -> milliseconds. */
 export function parseTtl(text: string): number {
@@ -17,7 +21,7 @@ export function parseTtl(text: string): number {
   return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']
 }
 
-export async function tokenCreateCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
+export async function tokenCreateCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof tokenCreateFlags>): Promise<number> {
   const opened = openClusterFor(ctx)
   const { config, stateDir } = opened
   if (config.controlPlane.mode !== 'managed') throw new UsageError(`cluster "${config.name}" does not run its own control plane; make tokens where it runs`)

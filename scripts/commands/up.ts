@@ -2,16 +2,25 @@
 
 import { up } from '../lib/up.ts'
 import { machinesTable } from './machines.ts'
-import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
-export async function upCommand(ctx: CommandContext, flags: CommandFlags = {}): Promise<number> {
+export const upFlags = {
+  'machines-only': { type: 'boolean', help: 'provision the machines and stop there' },
+  until: { type: 'string', arg: 'STEP', help: 'converge up to and including STEP (ids: kubelab plan)' },
+  prune: { type: 'boolean', help: 'remove machines (cordon, drain, delete) whose nodes left the config' },
+  'no-smoke': { type: 'boolean', help: 'skip the smoke suite at the end' },
+  junit: { type: 'string', arg: 'FILE', help: 'write the JUnit report of the smoke suite to FILE' },
+  keep: { type: 'boolean', help: 'leave the smoke workloads (namespace kubelab-smoke) for debugging' },
+} as const satisfies FlagDecls
+
+export async function upCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof upFlags>): Promise<number> {
   const c = openClusterFor(ctx)
   const r = await up(c, {
-    machinesOnly: ctx.options.machinesOnly,
-    ...(ctx.options.until ? { until: ctx.options.until } : {}),
-    prune: ctx.options.prune ?? false,
+    machinesOnly: flags.machinesOnly,
+    ...(flags.until ? { until: flags.until } : {}),
+    prune: flags.prune,
     smoke: !flags.noSmoke,
-    smokeOptions: { keep: flags.keep ?? false, ...(flags.junit ? { junit: flags.junit } : {}) },
+    smokeOptions: { keep: flags.keep, ...(flags.junit ? { junit: flags.junit } : {}) },
   })
   if (ctx.options.json) printJson(ctx, { cluster: c.config.name, provider: c.choice.type, machines: r.machines })
   else ctx.out(machinesTable(r.machines))

@@ -5,9 +5,13 @@
 import { upgradeOs } from '../lib/lifecycle/os.ts'
 import { upgradeCluster } from '../lib/lifecycle/upgrade.ts'
 import { withClusterLock } from '../lib/cluster.ts'
-import { openClusterFor, printJson, type CommandContext, type CommandFlags } from './context.ts'
+import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
-export async function upgradeCommand(ctx: CommandContext, _args: string[], flags: CommandFlags): Promise<number> {
+export const upgradeFlags = {
+  os: { type: 'boolean', help: 'OS packages (apt-get upgrade) node by node instead of Kubernetes' },
+} as const satisfies FlagDecls
+
+export async function upgradeCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof upgradeFlags>): Promise<number> {
   const cluster = openClusterFor(ctx)
   const { config } = cluster
   if (flags.os) {

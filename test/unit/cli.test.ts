@@ -100,3 +100,54 @@ test('flags beat the environment and a bad flag value names the flag', async (t)
   t.is(r.code, 1)
   t.regex(r.stderr, /--provider \(flag\) {2}provider\.type: must be one of auto, nspawn, qemu, multipass, ssh; got "vbox"/)
 })
+
+test('a flag another command owns is refused with the flags this one takes', async (t) => {
+  const r = await kubelab(['status', '--keep'])
+  t.is(r.code, 2)
+  t.regex(r.stderr, /ERR_USAGE\] kubelab status: unknown option --keep \(status takes: -c, --config, --env-file, [^)]*--json, -v\)/)
+  t.regex(r.stderr, /hint: kubelab status --help/)
+  t.is(r.stdout, '')
+  // Two-word commands name themselves whole; --json reports the usage error as data.
+  const json = await kubelab(['token', 'create', '--merge', '--json'])
+  t.is(json.code, 2)
+  const out = JSON.parse(json.stdout) as { ok: boolean; error: { code: string; message: string; hint: string } }
+  t.is(out.error.code, 'ERR_USAGE')
+  t.regex(out.error.message, /^kubelab token create: unknown option --merge \(token create takes: --ttl, -c, --config/)
+  t.is(out.error.hint, 'kubelab token create --help')
+  // config schema reads no config: no overrides.
+  const schema = await kubelab(['config', 'schema', '--provider', 'nspawn'])
+  t.is(schema.code, 2)
+  t.regex(schema.stderr, /kubelab config schema: unknown option --provider/)
+})
+
+test('global flags go before or after the command; the config overrides where a config is read', async (t) => {
+  for (const args of [['-c', 'cluster.config.yaml', 'config', 'validate'], ['config', 'validate', '-c', 'cluster.config.yaml', '-v', '--provider', 'nspawn']]) {
+    const r = await kubelab(args)
+    t.is(r.code, 0, r.stderr)
+    t.regex(r.stderr, /cluster\.config\.yaml is valid/)
+  }
+})
+
+test('COMMAND --help prints that command and only its flags', async (t) => {
+  const up = await kubelab(['up', '--help'])
+  t.is(up.code, 0, up.stderr)
+  t.regex(up.stdout, /^Usage: kubelab up \[options\]/)
+  t.regex(up.stdout, /^ +--no-smoke +skip the smoke suite at the end$/m)
+  t.regex(up.stdout, /^ +--until STEP +converge up to and including STEP/m)
+  t.regex(up.stdout, /^ +-c, --config FILE +cluster config/m)
+  t.false(up.stdout.includes('--merge'))
+  const status = await kubelab(['status', '--help'])
+  t.is(status.code, 0)
+  t.regex(status.stdout, /machines, nodes, components, versions/)
+  t.false(status.stdout.includes('--keep'))
+  t.false(status.stdout.includes('--no-smoke'))
+  t.regex(status.stdout, /--json/)
+  const schema = await kubelab(['config', 'schema', '-h'])
+  t.is(schema.code, 0)
+  t.false(schema.stdout.includes('--provider'))
+  // `kubelab --help`: the commands and the global flags, no command's own.
+  const all = await kubelab(['--help'])
+  t.regex(all.stdout, /^ +token create +a bootstrap token/m)
+  t.regex(all.stdout, /--kubernetes-version V/)
+  t.false(all.stdout.includes('--no-smoke'))
+})
