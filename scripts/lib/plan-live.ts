@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { ClusterConfig } from './config/types.ts'
 import { pkiDir, stepInputs } from './converge/inputs.ts'
+import { checkAll, taskKey } from './converge/runner.ts'
 import { targets, type StepContext } from './converge/step.ts'
 import { Progress } from './log/progress.ts'
 import { closeNodes, openNodes } from './node/open.ts'
@@ -29,16 +30,13 @@ export async function liveStepStatus(o: { config: ClusterConfig; machines: reado
     if (existsSync(pkiDir(stateDir))) cpSync(pkiDir(stateDir), pkiDir(scratch), { recursive: true })
     const inputs = await stepInputs({ config, stateDir, cacheDir: o.cacheDir, progress: quiet, pkiDir: pkiDir(scratch), keep: false })
     const ctx: StepContext = { config, nodes, ...inputs, progress: quiet, stateDir }
+    const checks = await checkAll(ctx, STEPS, new Set(nodes.map((n) => n.spec.name)))
     const out: Record<string, Record<string, LiveStatus>> = Object.fromEntries(nodes.map((n) => [n.spec.name, {}]))
     for (const step of STEPS) {
       for (const spec of targets(step, config)) {
-        const node = nodes.find((n) => n.spec.name === spec.name)
-        if (!node) continue
-        try {
-          out[spec.name]![step.id] = (await step.check(ctx, node)) ? 'unchanged' : 'would change'
-        } catch (err) {
-          out[spec.name]![step.id] = `unknown: ${(err as Error).message.split('\n')[0]!.slice(0, 100)}`
-        }
+        const c = checks.get(taskKey(step.id, spec.name))?.converged
+        if (c === undefined) continue
+        out[spec.name]![step.id] = c instanceof Error ? `unknown: ${c.message.split('\n')[0]!.slice(0, 100)}` : c ? 'unchanged' : 'would change'
       }
     }
     return out

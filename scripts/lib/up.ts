@@ -86,7 +86,7 @@ async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: re
     // What each node is, for `status` (and for the configs the steps generate).
     writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
     const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
-    await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { onProgress: (done) => { outcomes = done } })
+    await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { precheck: true, onProgress: (done) => { outcomes = done } })
     return outcomes
   } finally {
     timings.add(...outcomes.map((x) => ({ phase: x.step, node: x.node, startedAt: x.startedAt, durationMs: x.durationMs, changed: x.changed })))

@@ -1,6 +1,7 @@
 // The real `kubelab` bin as a user runs it: exit codes, where output goes, --json.
 import test from 'ava'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
@@ -37,12 +38,15 @@ test('config validate --json: errors as data on stdout', async (t) => {
 })
 
 test('plan prints every node with its ordered steps; --json gives the same plan', async (t) => {
-  const human = await kubelab(['plan', '-c', 'cluster.config.yaml'])
+  // An empty state folder: the plan from the config alone, whatever clusters this host runs.
+  const env = { KUBELAB_STATE: mkdtempSync(path.join(tmpdir(), 'kubelab-plan-')) }
+  t.teardown(() => rmSync(env.KUBELAB_STATE, { recursive: true, force: true }))
+  const human = await kubelab(['plan', '-c', 'cluster.config.yaml'], { env })
   t.is(human.code, 0, human.stderr)
   t.regex(human.stdout, /^Plan for cluster "kubelab": provider auto, Kubernetes v1\.35\.4, control plane managed/)
   t.regex(human.stdout, /^control-plane {2}\(control-plane, 10\.77\.0\.11, pods 10\.244\.0\.0\/24\)$/m)
   t.regex(human.stdout, /^worker-2 {2}\(worker, 10\.77\.0\.13, pods 10\.244\.2\.0\/24\)$/m)
-  const json = await kubelab(['plan', '-c', 'cluster.config.yaml', '--json'])
+  const json = await kubelab(['plan', '-c', 'cluster.config.yaml', '--json'], { env })
   t.is(json.code, 0)
   const plan = JSON.parse(json.stdout) as { nodes: { name: string; steps: { id: string; title: string }[] }[] }
   t.deepEqual(plan.nodes.map((n) => n.name), ['control-plane', 'worker-1', 'worker-2'])

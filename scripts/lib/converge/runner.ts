@@ -26,6 +26,39 @@ export interface ConvergeOptions {
   onProgress?: (done: StepOutcome[]) => void
   /** Run on these nodes only; on every other node each step counts as done without running. */
   only?: readonly string[]
+  /**
+   * First run every check at once (they are read-only); when all hold, the cluster is converged and
+   * nothing more runs: a re-run costs one round of parallel checks instead of the graph's chain of them.
+   */
+  precheck?: boolean
+}
+
+export interface CheckResult {
+  /** true: converged; false: would change; an Error: the check itself failed. */
+  readonly converged: boolean | Error
+  readonly startedAt: number
+  readonly durationMs: number
+}
+
+/** `step@node`: one task of the graph. */
+export const taskKey = (step: string, node: string) => `${step}@${node}`
+
+/** Every step's read-only check on every node it runs on (or those in `only`), all at once. */
+export async function checkAll(ctx: StepContext, steps: readonly Step[], only?: ReadonlySet<string>): Promise<Map<string, CheckResult>> {
+  const jobs = steps.flatMap((step) => targets(step, ctx.config).filter((n) => !only || only.has(n.name)).map((spec) => ({ step, spec })))
+  const results = await Promise.all(jobs.map(async ({ step, spec }): Promise<[string, CheckResult]> => {
+    const startedAt = Date.now()
+    const node = ctx.nodes.find((n) => n.spec.name === spec.name)
+    let converged: boolean | Error
+    try {
+      if (!node) throw new Error(`node ${spec.name} is not open`)
+      converged = await step.check(ctx, node)
+    } catch (err) {
+      converged = err instanceof Error ? err : new Error(String(err))
+    }
+    return [taskKey(step.id, spec.name), { converged, startedAt, durationMs: Date.now() - startedAt }]
+  }))
+  return new Map(results)
 }
 
 async function onNode(step: Step, ctx: StepContext, node: NodeHandle): Promise<StepOutcome> {
@@ -122,8 +155,26 @@ export async function converge(base: Omit<StepContext, 'signal'>, steps: readonl
   const only = o.only ? new Set(o.only) : undefined
   const lines = new StepLines(ctx, steps, only)
   const tasks = new Map<string, Promise<boolean>>()
-  const key = (step: Step, node: string) => `${step.id}@${node}`
+  const key = (step: Step, node: string) => taskKey(step.id, node)
   const outcomes: StepOutcome[] = []
+  if (o.precheck) {
+    const checks = await checkAll(ctx, steps, only)
+    if ([...checks.values()].every((c) => c.converged === true)) {
+      for (const step of steps) {
+        for (const spec of targets(step, ctx.config)) {
+          const c = checks.get(key(step, spec.name))
+          if (!c) continue
+          const outcome = { step: step.id, node: spec.name, changed: false, startedAt: c.startedAt, durationMs: c.durationMs }
+          outcomes.push(outcome)
+          lines.started(step)
+          lines.settled(step, { outcome })
+        }
+      }
+      lines.flush(true)
+      o.onProgress?.([...outcomes])
+      return outcomes
+    }
+  }
   const failures: StepError[] = []
 
   steps.forEach((step, i) => {
