@@ -1,7 +1,7 @@
 // Scale benchmark (root): `up` of a fresh nspawn cluster with 1 control plane + 1, 2 and 4 workers
 // (down between), each timed to every node Ready. Ends with one line:
 //   scale-bench t1=X t2=Y t4=Z ratio4to1=R
-// R near 1 means workers converge in parallel (the target is R <= 1.5).
+// R near 1 means workers converge in parallel (the target is R <= 1.3).
 
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'

@@ -133,6 +133,20 @@ test('graph: a step waiting for a condition starts only once every node of the e
   t.true(h.at('start use@w2') > h.at('end serve@w2'))
 })
 
+test('graph: a controlPlaneFirst step starts on workers once the control plane has done it', async (t) => {
+  const h = harness()
+  const { ctx } = fakeContext(cluster())
+  h.gate('upload@cp')
+  const run = converge(ctx, [h.step('upload', { controlPlaneFirst: true }), h.step('other', { on: 'workers' })])
+  await h.reached('start upload@cp', 'end other@w1', 'end other@w2')
+  await settle()
+  t.false(h.events.some((e) => e === 'start upload@w1' || e === 'start upload@w2'), h.events.join(', '))
+  h.open('upload@cp')
+  await run
+  t.true(h.at('start upload@w1') > h.at('end upload@cp'))
+  t.true(h.at('start upload@w2') > h.at('end upload@cp'))
+})
+
 test('graph: `after` orders steps on the same node only', async (t) => {
   const h = harness()
   const { ctx } = fakeContext(cluster())

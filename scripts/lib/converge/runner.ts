@@ -183,9 +183,14 @@ export async function converge(base: Omit<StepContext, 'signal'>, steps: readonl
     const conditionDeps = earlier.filter((s) => s.establishes && step.waitsFor?.includes(s.establishes))
       .flatMap((s) => targets(s, ctx.config).map((n) => key(s, n.name)))
     let previousMember: string | undefined
+    // controlPlaneFirst: workers start this step once every control-plane node has done it.
+    const controlPlaneDone = step.controlPlaneFirst
+      ? targets(step, ctx.config).filter((n) => n.role === 'control-plane').map((n) => key(step, n.name))
+      : []
     for (const spec of targets(step, ctx.config)) {
       const sameNode = earlier.filter((s) => step.after?.includes(s.id) && targets(s, ctx.config).some((n) => n.name === spec.name)).map((s) => key(s, spec.name))
-      const deps = [...conditionDeps, ...sameNode, ...(previousMember ? [previousMember] : [])].map((k) => tasks.get(k)!)
+      const first = spec.role === 'worker' ? controlPlaneDone : []
+      const deps = [...conditionDeps, ...sameNode, ...first, ...(previousMember ? [previousMember] : [])].map((k) => tasks.get(k)!)
       if (step.on === 'control-plane') previousMember = key(step, spec.name)
       const node = ctx.nodes.find((n) => n.spec.name === spec.name)
       tasks.set(key(step, spec.name), (async () => {

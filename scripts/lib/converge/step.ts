@@ -43,6 +43,12 @@ export interface Step {
   readonly waitsFor?: readonly Condition[]
   /** The condition that holds once this step is done on every node it runs on. */
   readonly establishes?: Condition
+  /**
+   * Workers start this step only once every control-plane node has done it: for heavy work that is
+   * on the control plane's critical path there and not on the workers' (they wait for the join
+   * token anyway), so that on a small host the two do not share the CPU.
+   */
+  readonly controlPlaneFirst?: boolean
   check(ctx: StepContext, node: NodeHandle): Promise<boolean>
   apply(ctx: StepContext, node: NodeHandle): Promise<void>
 }

@@ -20,6 +20,8 @@ export const artifactsUpload: Step = {
   id: 'artifacts:upload',
   title: 'Uploading verified binaries',
   on: 'all',
+  // etcd and the API server wait for these; workers have until the join token exists.
+  controlPlaneFirst: true,
   async check(ctx, node) {
     // The manifest matches and every file is there, executable: no hashing of 300 MB per re-run.
     const want = manifest(ctx, node)
