@@ -47,11 +47,12 @@ export async function up(c: Cluster, o: UpOptions = {}): Promise<UpResult> {
     await preflight(c)
     await beforeUp(c, { prune: o.prune ?? false })
     const timings = new Timings()
-    const machines = await timings.phase('machines', () => ensureMachines(c))
+    const { machines, started } = await timings.phase('machines', () => ensureMachines(c))
     if (o.machinesOnly) return { machines, outcomes: [], smokeFailed: 0 }
     let outcomes: StepOutcome[]
     try {
-      outcomes = await convergeNodes(c, machines, steps, timings)
+      // A machine just made has every step ahead of it: no point checking whether all is converged.
+      outcomes = await convergeNodes(c, machines, steps, timings, { precheck: started === 0 })
     } catch (err) {
       if (err instanceof StepError) await logsAfterFailure(c)
       throw err
@@ -68,17 +69,19 @@ async function preflight(c: Cluster): Promise<void> {
   if (failed.length) throw new PreflightError('this host', failed)
 }
 
-async function ensureMachines(c: Cluster): Promise<Machine[]> {
+/** The config's machines, made or started where needed; `started` counts those that were not running. */
+async function ensureMachines(c: Cluster): Promise<{ machines: Machine[]; started: number }> {
   const before = new Set((await c.provider.list()).filter((m) => m.state === 'running').map((m) => m.name))
   const n = c.config.nodes.length
-  return c.progress.step(`Starting ${n} ${c.choice.type} machine${n === 1 ? '' : 's'}`, () => c.provider.ensure(c.config.nodes), (got) => {
+  const machines = await c.progress.step(`Starting ${n} ${c.choice.type} machine${n === 1 ? '' : 's'}`, () => c.provider.ensure(c.config.nodes), (got) => {
     const reused = got.filter((m) => before.has(m.name)).length
     return reused === got.length ? 'all reused, nothing changed' : `${got.length - reused} started, ${reused} reused`
   })
+  return { machines, started: machines.filter((m) => !before.has(m.name)).length }
 }
 
 /** Opens the nodes, prepares the steps' inputs and runs the converge graph; timings are written even when a step fails. */
-async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: readonly Step[], timings: Timings): Promise<StepOutcome[]> {
+async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: readonly Step[], timings: Timings, o: { precheck: boolean }): Promise<StepOutcome[]> {
   const { config, progress, stateDir } = c
   const nodes = await timings.phase('nodes:open', () => openNodes(config, machines, stateDir, progress))
   let outcomes: StepOutcome[] = []
@@ -86,7 +89,7 @@ async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: re
     // What each node is, for `status` (and for the configs the steps generate).
     writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
     const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
-    await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { precheck: true, onProgress: (done) => { outcomes = done } })
+    await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { precheck: o.precheck, onProgress: (done) => { outcomes = done } })
     return outcomes
   } finally {
     timings.add(...outcomes.map((x) => ({ phase: x.step, node: x.node, startedAt: x.startedAt, durationMs: x.durationMs, changed: x.changed })))

@@ -131,9 +131,12 @@ export class Fixtures {
     return (await this.kube.run(['-n', NS, 'exec', pod, '--', ...argv], { timeoutMs })).stdout
   }
 
-  /** Removes what the run made (does not wait for the namespaces to go). */
+  /**
+   * Removes what the run made and waits (bounded) until it is gone: a suite that returned leaves no
+   * terminating pod behind, so a drain right after it (`kubelab upgrade`) finds nothing unmanaged.
+   */
   async cleanup(): Promise<void> {
-    await this.kube.run(['delete', 'namespace', NS, OTHER_NS, '--ignore-not-found', '--wait=false'], { nothrow: true })
+    await this.kube.run(['delete', 'namespace', NS, OTHER_NS, '--ignore-not-found', '--wait=true', '--timeout=120s'], { nothrow: true, timeoutMs: 130_000 })
   }
 
   /** Forget pod facts after a restart (IPs may change). */
