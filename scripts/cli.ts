@@ -17,6 +17,7 @@ import { nodeRemoveCommand } from './commands/node.ts'
 import { upgradeCommand, upgradeFlags } from './commands/upgrade.ts'
 import { logsCommand, logsFlags } from './commands/logs.ts'
 import { conformanceCommand, conformanceFlags } from './commands/conformance.ts'
+import { imageLoadCommand, imageLoadFlags, imageLsCommand } from './commands/image.ts'
 import { UsageError } from './lib/errors.ts'
 import type { Override } from './lib/config/load.ts'
 import { Progress, type LogSink, type Verbosity } from './lib/log/progress.ts'
@@ -79,6 +80,8 @@ export const COMMANDS: Record<string, Command> = {
   upgrade: command({ summary: 'to the config\'s kubernetes.version: skew checked, control plane first, workers drained one at a time (--os: OS packages)', flags: upgradeFlags, run: upgradeCommand }),
   logs: command({ summary: 'a logs bundle (journals, network, containers, redacted configs, cluster reads): logs [NODE] -o DIR', usage: 'logs [NODE] [options]', flags: logsFlags, run: logsCommand }),
   conformance: command({ summary: 'upstream conformance tests (e2e.test) from the lab network: --mode quick|lite|certified, --focus RE, --junit FILE, -o DIR', flags: conformanceFlags, run: conformanceCommand }),
+  'image load': command({ summary: 'your own images into containerd on the nodes: image load REF|FILE... [--node NAME] (docker save / OCI archives, pinned to the nodes\' platform)', usage: 'image load REF|FILE... [options]', flags: imageLoadFlags, run: imageLoadCommand }),
+  'image ls': command({ summary: 'the images containerd holds on each node (ref, digest, size; --json)', usage: 'image ls [NODE...] [options]', flags: NO_FLAGS, run: imageLsCommand }),
   doctor: command({ summary: 'check this host: which provider would be used, and what is missing', flags: NO_FLAGS, run: doctorCommand }),
   'config validate': command({ summary: 'check cluster.config.yaml and report every problem with file:line:col', flags: NO_FLAGS, run: configValidateCommand }),
   'config schema': command({ summary: 'print the JSON Schema of cluster.config.yaml (for editors)', flags: NO_FLAGS, config: false, run: configSchemaCommand }),
@@ -290,7 +293,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       const sub = positionals[0] === 'config' ? ' (config validate | config schema)'
         : positionals[0] === 'artifacts' ? ' (artifacts build | lock | list | fetch)'
           : positionals[0] === 'token' ? ' (token create)'
-            : positionals[0] === 'node' ? ' (node remove NAME)' : ''
+            : positionals[0] === 'node' ? ' (node remove NAME)'
+              : positionals[0] === 'image' ? ' (image load REF|FILE... | image ls)' : ''
       throw new UsageError(`unknown command "${positionals.join(' ')}"${sub}`, { hint: 'kubelab --help lists commands' })
     }
     const ctx: CommandContext = {
