@@ -22,7 +22,7 @@ test('the shipped lock covers every supported minor; the default is the default 
   for (const m of lock.minors) {
     t.deepEqual(m.components.map((c) => c.name), [
       'kubelet', 'kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl',
-      'containerd', 'runc', 'cni-plugins', 'crictl', 'etcd', 'coredns',
+      'containerd', 'runc', 'cni-plugins', 'crictl', 'etcd', 'coredns', 'registry',
     ])
     for (const c of m.components.filter((x) => x.build === 'kubernetes')) t.is(c.version, m.kubernetes)
   }
@@ -116,4 +116,9 @@ test('neededComponents: external control planes and disabled CoreDNS need less',
   t.false(ext.includes('etcd'))
   t.false(ext.includes('coredns'))
   t.true(ext.includes('kubelet') && ext.includes('runc') && ext.includes('portmap'))
+  // addons.registry: the distribution registry, for a managed control plane only.
+  t.false(all.includes('registry'))
+  const withRegistry = { ...base, addons: { coredns: true, registry: { enabled: true, port: 5001 } } }
+  t.deepEqual(names(withRegistry).filter((n) => !all.includes(n)), ['registry'])
+  t.false(names({ ...withRegistry, controlPlane: { mode: 'external' } }).includes('registry'))
 })

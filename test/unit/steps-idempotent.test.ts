@@ -12,8 +12,10 @@ import { CTR } from '../../scripts/lib/node/paths.ts'
 import { networkPodRoutes } from '../../scripts/lib/steps/network-pod-routes.ts'
 import { osPrep } from '../../scripts/lib/steps/os-prep.ts'
 import { runtimeContainerd } from '../../scripts/lib/steps/runtime-containerd.ts'
+import { runtimeRegistries } from '../../scripts/lib/steps/runtime-registries.ts'
+import { HOSTS_TOML_MARK } from '../../scripts/lib/templates/files.ts'
 import { INSTALLED_FILES } from '../../scripts/lib/templates/table.ts'
-import { fakeContext, words, type FakeRunner } from '../helpers/fake-runner.ts'
+import { fakeContext, unquote, words, type FakeRunner } from '../helpers/fake-runner.ts'
 
 const config: ClusterConfig = parseConfig('name: t\nprovider: {type: nspawn}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n', { file: '/x/c.yaml', env: {} }).config
 
@@ -167,6 +169,50 @@ test('runtime:containerd: a stopped containerd is started again, without a resta
   await converge(s.ctx, [runtimeContainerd])
   t.like(w1.unit('containerd'), { active: true, restarts: 1, starts: 1 })
   t.deepEqual(w1.written, ['/var/lib/kubelab/stamps/containerd.service'], 'only the stamp, with the same content')
+})
+
+/** certs.d as runtime:registries reads it: the host directories whose hosts.toml kubelab marked; `rm -rf DIR`. */
+function certsD(fake: FakeRunner) {
+  fake.on(/^for f in \/etc\/containerd\/certs\.d\/\*\/hosts\.toml; do .*; done$/s, () => ({
+    stdout: [...fake.files.keys()].filter((p) => /^\/etc\/containerd\/certs\.d\/[^/]+\/hosts\.toml$/.test(p) && fake.text(p)!.split('\n')[0] === HOSTS_TOML_MARK)
+      .map((p) => `${p.split('/')[4]}\n`).join(''),
+  }))
+  fake.on(/^rm -rf (\/etc\/containerd\/certs\.d\/[^/]+)$/, (_, m) => {
+    const dir = unquote(m![1]!)
+    for (const p of [...fake.files.keys()]) if (p.startsWith(`${dir}/`)) fake.files.delete(p)
+    fake.dirs.delete(dir)
+    return {}
+  })
+}
+
+test('runtime:registries: hosts.toml per host and the local registry name, no restart; a re-run writes nothing; a removed host is cleaned', async (t) => {
+  const yaml = (registries: string) => `name: t\nprovider: {type: nspawn}\naddons: {registry: {enabled: true}}\n${registries}nodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n`
+  const withQuay = parseConfig(yaml('registries:\n  quay.io: {insecure: true}\n'), { file: '/x/c.yaml', env: {} }).config
+  const f = fakeContext(withQuay)
+  for (const n of f.nodes) certsD(n.runner)
+  const fakes = f.nodes.map((n) => n.runner)
+  // Someone else's hosts.toml is left alone.
+  fakes[1]!.put('/etc/containerd/certs.d/example.internal/hosts.toml', 'server = "https://example.internal"\n')
+  const checks = (ctx = f.ctx) => Promise.all(f.nodes.map((n) => runtimeRegistries.check(ctx, n)))
+  t.deepEqual(await checks(), [false, false])
+  await converge(f.ctx, [runtimeRegistries])
+  t.deepEqual(await checks(), [true, true])
+  for (const fake of fakes) {
+    t.regex(fake.text('/etc/containerd/certs.d/quay.io/hosts.toml')!, /server = "http:\/\/quay\.io"/)
+    t.regex(fake.text('/etc/containerd/certs.d/localhost:5001/hosts.toml')!, /\[host\."http:\/\/10\.77\.0\.11:5000"\]/)
+    t.false(fake.log.some((l) => /systemctl/.test(l)), 'containerd reads certs.d per pull: nothing restarted')
+  }
+  fakes.forEach((r) => { r.log.length = 0; r.written.length = 0 })
+  await converge(f.ctx, [runtimeRegistries])
+  for (const fake of fakes) t.deepEqual(fake.written, [], 'a re-run writes nothing')
+
+  const without = { ...f.ctx, config: parseConfig(yaml(''), { file: '/x/c.yaml', env: {} }).config }
+  t.deepEqual(await checks(without), [false, false])
+  await converge(without, [runtimeRegistries])
+  t.deepEqual(await checks(without), [true, true])
+  for (const fake of fakes) t.is(fake.text('/etc/containerd/certs.d/quay.io/hosts.toml'), undefined)
+  t.truthy(fakes[1]!.text('/etc/containerd/certs.d/example.internal/hosts.toml'))
+  t.truthy(fakes[0]!.text('/etc/containerd/certs.d/localhost:5001/hosts.toml'))
 })
 
 test('the fake: a script it does not understand throws, naming the command and the script', async (t) => {

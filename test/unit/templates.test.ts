@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { TemplateError } from '../../scripts/lib/errors.ts'
-import { cniConflist, containerdConfig, crictlConfig, kubeletConfig, kubeProxyConfig, parseTaint } from '../../scripts/lib/templates/files.ts'
+import { cniConflist, containerdConfig, crictlConfig, hostsToml, hostsTomlPath, kubeletConfig, kubeProxyConfig, parseTaint, registryHostsSpecs } from '../../scripts/lib/templates/files.ts'
+import { registryFiles } from '../../scripts/lib/steps/runtime-registries.ts'
 import { placeholders, readTemplate, renderTemplate, renderText, TEMPLATE_DIR } from '../../scripts/lib/templates/render.ts'
 import { INSTALLED_FILES, type InstalledFileName } from '../../scripts/lib/templates/table.ts'
 import { FIXTURES, ROOT } from '../helpers/paths.ts'
@@ -46,6 +47,46 @@ for (const name of Object.keys(INSTALLED_FILES) as InstalledFileName[]) {
     t.false(/\{\{|\}\}/.test(out), 'unresolved placeholder in output')
   })
 }
+
+// Registries (not in the table: one hosts.toml per configured host): the valid-registries fixture
+// with addons.registry, rendered as data; and containerd's config.toml with credentials.
+const registries = parseConfig(readFileSync(path.join(FIXTURES, 'config', 'valid-registries.yaml'), 'utf8'), {
+  file: path.join(FIXTURES, 'config', 'valid-registries.yaml'),
+  env: { KUBELAB_TEST_REG_USER: 'robot', KUBELAB_TEST_REG_PASS: 's3cret' },
+}).config
+const registryGoldens: Record<string, () => string> = {
+  'containerd/config-registry-auth.toml': () => containerdConfig(nspawn, registries.secrets.registryAuth),
+  ...Object.fromEntries(registryHostsSpecs(registries.registries, { port: registries.addons.registry.port, address: '10.77.0.11' })
+    .map((spec) => [`containerd/certs.d/${spec.host}/hosts.toml`, () => hostsToml(spec)])),
+}
+
+for (const [name, build] of Object.entries(registryGoldens)) {
+  test(`golden: ${name}`, (t) => {
+    const out = build()
+    const golden = path.join(GOLDEN, name)
+    if (process.env.UPDATE_GOLDEN) {
+      mkdirSync(path.dirname(golden), { recursive: true })
+      writeFileSync(golden, out)
+    }
+    t.true(existsSync(golden), `missing golden file ${golden} (run with UPDATE_GOLDEN=1)`)
+    t.is(out, readFileSync(golden, 'utf8'))
+  })
+}
+
+test('registry files: one hosts.toml per host plus the local registry name, the CA beside its host', (t) => {
+  const files = registryFiles(registries, '10.77.0.11')
+  t.deepEqual(files.map((f) => f.path), [
+    hostsTomlPath('docker.io'), hostsTomlPath('registry.example.internal:5000'), hostsTomlPath('ghcr.io'), hostsTomlPath('localhost:5002'),
+    '/etc/containerd/certs.d/ghcr.io/ca.crt',
+  ])
+  t.regex(files.at(-1)!.content, /BEGIN CERTIFICATE/)
+  // Without the addon only the configured hosts; the default config writes nothing.
+  t.is(registryFiles({ ...registries, addons: { ...registries.addons, registry: { enabled: false, port: 5002 } } }, '10.77.0.11').filter((f) => f.path.endsWith('hosts.toml')).length, 3)
+  t.deepEqual(registryFiles(config, '10.77.0.11'), [])
+  // Every config.toml points containerd at certs.d; credentials only when configured.
+  t.regex(containerdConfig(nspawn), /config_path = "\/etc\/containerd\/certs.d"/)
+  t.false(containerdConfig(nspawn).includes('password'))
+})
 
 function listTemplates(dir = TEMPLATE_DIR, prefix = ''): string[] {
   return readdirSync(dir).flatMap((f) => {

@@ -29,7 +29,7 @@ export interface UploadResult {
 /** Where a file goes on a node, or undefined when this node does not get it (images, control-plane only). */
 export function remotePathFor(a: Artifact, role: Role): string | undefined {
   if (a.nodes === 'image' || !a.install) return undefined
-  if (a.nodes === 'control-plane' && role !== 'control-plane') return undefined
+  if ((a.nodes === 'control-plane' || a.nodes === 'registry') && role !== 'control-plane') return undefined
   return `${a.install.replace(/\/+$/, '')}/${a.file}`
 }
 

@@ -154,7 +154,7 @@ export function parseConfig(
   }
 
   const map = new SourceMap(display, doc, lines, overrides)
-  const problems = validate(data, env)
+  const problems = validate(data, env, path.dirname(options.file))
   if (problems.length > 0) {
     const issues: ConfigIssue[] = problems.map((p) => ({
       path: formatPath(p.path),

@@ -2,6 +2,7 @@
 // The derivations (per-node pod CIDRs, lab addresses) are also used by validate.ts to check
 // capacity, so both agree on what a config means.
 
+import path from 'node:path'
 import * as cidr from './cidr.ts'
 import type { ConfigInput } from './schema.ts'
 import type { ClusterConfig, NodeSpec } from './types.ts'
@@ -23,6 +24,7 @@ export const DEFAULTS = {
   sshUser: 'root',
   sshPort: 22,
   artifactsSource: 'auto',
+  registryPort: 5001,
   /** Host number of the first node in the lab network (.11, .12, ...); .1 is the bridge. */
   firstNodeHost: 11,
 } as const
@@ -112,6 +114,16 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
   const ssh = input.ssh ?? {}
   const sshUser = ssh.user ?? DEFAULTS.sshUser
   const tokenEnv = cp.mode === 'external' ? cp.tokenEnv : undefined
+  const registries = Object.entries(input.registries ?? {}).map(([host, r]) => ({
+    host,
+    mirrors: [...(r.mirrors ?? [])],
+    ...(r.ca ? { ca: path.resolve(path.dirname(file), r.ca) } : {}),
+    insecure: r.insecure ?? false,
+    ...(r.credentials ? { credentials: { usernameEnv: r.credentials.usernameEnv, passwordEnv: r.credentials.passwordEnv } } : {}),
+  }))
+  const registryAuth = Object.fromEntries(registries.flatMap((r) => r.credentials
+    ? [[r.host, { username: env[r.credentials.usernameEnv] ?? '', password: env[r.credentials.passwordEnv] ?? '' }]]
+    : []))
   return {
     file,
     name: input.name ?? DEFAULTS.name,
@@ -154,11 +166,16 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
         ? { bastion: { host: ssh.bastion.host, port: ssh.bastion.port ?? 22, user: ssh.bastion.user ?? sshUser } }
         : {}),
     },
-    addons: { coredns: input.addons?.coredns ?? true },
+    addons: {
+      coredns: input.addons?.coredns ?? true,
+      registry: { enabled: input.addons?.registry?.enabled ?? false, port: input.addons?.registry?.port ?? DEFAULTS.registryPort },
+    },
+    registries,
     ...(input.smoke?.image ? { smoke: { image: input.smoke.image } } : {}),
     secrets: {
       ...(tokenEnv && env[tokenEnv] ? { bootstrapToken: env[tokenEnv] } : {}),
       ...(ssh.keyEnv && env[ssh.keyEnv] ? { sshKey: env[ssh.keyEnv] } : {}),
+      ...(Object.keys(registryAuth).length > 0 ? { registryAuth } : {}),
     },
   }
 }

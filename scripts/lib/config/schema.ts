@@ -126,6 +126,23 @@ const Ssh = strict({
 
 const Addons = strict({
   coredns: T.Optional(T.Boolean({ description: 'Cluster DNS (CoreDNS)' })),
+  registry: T.Optional(strict({
+    enabled: T.Optional(T.Boolean({ description: 'A local registry (distribution) on the control-plane node; default off' })),
+    port: T.Optional(T.Integer({ minimum: 1024, maximum: 65535, description: 'Port on the host\'s 127.0.0.1 and the name pods use: localhost:PORT/NAME:TAG (default 5001)' })),
+  }, { description: 'kind\'s local-registry recipe: push to localhost:PORT from the host, pull localhost:PORT/NAME:TAG in pods' })),
+})
+
+/** A registry host as images name it: `docker.io`, `registry.example.com:5000`, `localhost:5001`. */
+export const REGISTRY_HOST_PATTERN = '^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\\d{1,5})?$'
+
+const Registry = strict({
+  mirrors: T.Optional(T.Array(T.String({ description: 'http(s) URL of a mirror, tried in order before the host itself' }))),
+  ca: T.Optional(T.String({ minLength: 1, description: 'CA certificate file (PEM) the host\'s TLS certificate is checked against; relative to the config file' })),
+  insecure: T.Optional(T.Boolean({ description: 'Plain http to the host (no TLS), as for a lab registry' })),
+  credentials: T.Optional(strict({
+    usernameEnv: EnvName('Environment variable holding the user name'),
+    passwordEnv: EnvName('Environment variable holding the password or token'),
+  }, { description: 'Credentials from the environment (never in YAML)' })),
 })
 
 const Smoke = strict({
@@ -145,6 +162,10 @@ export const ConfigSchema = strict({
   artifacts: T.Optional(Artifacts),
   ssh: T.Optional(Ssh),
   addons: T.Optional(Addons),
+  registries: T.Optional(T.Record(T.String({ pattern: REGISTRY_HOST_PATTERN }), Registry, {
+    additionalProperties: false,
+    description: 'Per registry host (as image names spell it): mirrors, CA, plain http, credentials; containerd hosts.toml',
+  })),
   smoke: T.Optional(Smoke),
 }, {
   title: 'kubelab cluster.config.yaml',

@@ -59,10 +59,31 @@ export interface ArtifactsConfig {
   readonly bundle?: string
 }
 
+/** One registry host's settings (containerd hosts.toml); credentials are in Secrets. */
+export interface RegistryConfig {
+  /** As image names spell it: `docker.io`, `registry.example.com:5000`. */
+  readonly host: string
+  readonly mirrors: readonly string[]
+  /** Absolute path of a CA file on this host (its content goes to the nodes). */
+  readonly ca?: string
+  readonly insecure: boolean
+  /** The environment variables the credentials came from (names only). */
+  readonly credentials?: { readonly usernameEnv: string; readonly passwordEnv: string }
+}
+
+/** addons.registry: kind's local-registry recipe. */
+export interface RegistryAddonConfig {
+  readonly enabled: boolean
+  /** 127.0.0.1:PORT on the host and the `localhost:PORT` images name. */
+  readonly port: number
+}
+
 /** Values read from the environment because the YAML named them. Never printed. */
 export interface Secrets {
   readonly bootstrapToken?: string
   readonly sshKey?: string
+  /** Per registry host: credentials read from the variables registries.HOST.credentials names. */
+  readonly registryAuth?: Readonly<Record<string, { readonly username: string; readonly password: string }>>
 }
 
 export interface ClusterConfig {
@@ -75,7 +96,9 @@ export interface ClusterConfig {
   readonly nodes: readonly NodeSpec[]
   readonly artifacts: ArtifactsConfig
   readonly ssh: SshConfig
-  readonly addons: { readonly coredns: boolean }
+  readonly addons: { readonly coredns: boolean; readonly registry: RegistryAddonConfig }
+  /** registries: in config order. */
+  readonly registries: readonly RegistryConfig[]
   /** Smoke suite: a registry image instead of the local testbox. */
   readonly smoke?: { readonly image?: string }
   readonly secrets: Secrets

@@ -3,6 +3,8 @@
 // the path it belongs to; load.ts turns paths into file:line:col.
 
 import { Ajv, type ErrorObject } from 'ajv'
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
 import * as cidr from './cidr.ts'
 import { derivePodCidrs, deriveAddresses, DEFAULTS } from './resolve.ts'
 import { jsonSchema, PROVIDERS, type ProviderType } from './schema.ts'
@@ -83,6 +85,9 @@ function structuralProblem(e: ErrorObject): Problem {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty
       const known = Object.keys((schema.properties ?? {}) as object)
+      if (known.length === 0 && schema.patternProperties) {
+        return { path: [...path, key], message: 'must be a registry host as image names spell it (such as docker.io or registry.example.com:5000)', anchor: 'key' }
+      }
       const guess = didYouMean(key, known)
       return {
         path: [...path, key],
@@ -122,7 +127,25 @@ const int = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as num
 
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
 
-export function crossCheck(data: unknown, env: Readonly<Record<string, string | undefined>>): Problem[] {
+/** A mirror URL containerd can use: http(s), a host, nothing after the path. */
+export function mirrorUrlProblem(text: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return `must be an http(s) URL such as https://mirror.example.com or http://10.0.0.5:5000; got "${text}"`
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL; got "${text}"`
+  if (!url.hostname) return `must name a host; got "${text}"`
+  if (url.search || url.hash || url.username || url.password) return `must have no query, fragment or credentials (credentials go in registries.HOST.credentials); got "${text}"`
+  return undefined
+}
+
+/**
+ * `baseDir`: where relative file names in the config (registries.HOST.ca) are resolved; without
+ * it no file is checked.
+ */
+export function crossCheck(data: unknown, env: Readonly<Record<string, string | undefined>>, baseDir?: string): Problem[] {
   const problems: Problem[] = []
   const add = (path: PathSegment[], message: string, anchor: Anchor = 'value') => problems.push({ path, message, anchor })
 
@@ -286,6 +309,40 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
     add(['ssh', 'keyEnv'], `names environment variable ${keyEnv}, which is not set (put it in .env or the environment)`)
   }
 
+  // Registries: mirror URLs, CA files, credentials from the environment.
+  const addonRegistry = obj(obj(root.addons).registry)
+  const addonPort = int(addonRegistry.port) ?? DEFAULTS.registryPort
+  for (const [host, value] of Object.entries(obj(root.registries))) {
+    const r = obj(value)
+    if (Array.isArray(r.mirrors)) {
+      r.mirrors.forEach((m, i) => {
+        const text = str(m)
+        const why = text === undefined ? undefined : mirrorUrlProblem(text)
+        if (why) add(['registries', host, 'mirrors', i], why)
+      })
+    }
+    const ca = str(r.ca)
+    if (ca !== undefined && ca !== '' && baseDir !== undefined) {
+      const file = path.resolve(baseDir, ca)
+      if (!existsSync(file)) add(['registries', host, 'ca'], `file not found: ${file}`)
+      else if (!statSync(file).isFile()) add(['registries', host, 'ca'], `must be a file (a PEM CA certificate); got a directory: ${file}`)
+    }
+    const creds = obj(r.credentials)
+    for (const key of ['usernameEnv', 'passwordEnv'] as const) {
+      const name = str(creds[key])
+      if (name !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !env[name]) {
+        add(['registries', host, 'credentials', key], `names environment variable ${name}, which is not set (put it in .env or the environment)`)
+      }
+    }
+    if (addonRegistry.enabled === true && host === `localhost:${addonPort}`) {
+      add(['registries', host], `is the local registry of addons.registry (port ${addonPort}); kubelab configures it, leave it out or change addons.registry.port`, 'key')
+    }
+  }
+
+  if (addonRegistry.enabled === true && mode === 'external') {
+    add(['addons', 'registry', 'enabled'], 'needs controlPlane.mode "managed" (the registry runs on the control-plane node kubelab manages)')
+  }
+
   // Artifact sources that need a location.
   const source = str(artifacts.source)
   if (source === 'mirror' && artifacts.mirror === undefined) add(['artifacts', 'mirror'], 'required when artifacts.source is "mirror"', 'parent')
@@ -295,12 +352,12 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
 }
 
 /** Every problem of the config as written: structural first, then cross-field. */
-export function validate(data: unknown, env: Readonly<Record<string, string | undefined>>): Problem[] {
+export function validate(data: unknown, env: Readonly<Record<string, string | undefined>>, baseDir?: string): Problem[] {
   if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
     return [{ path: [], message: `must be a mapping with at least a "nodes" list; got ${describeValue(data)}`, anchor: 'value' }]
   }
   const structural = validateSchema(data) ? [] : (validateSchema.errors ?? []).map(structuralProblem)
   const broken = new Set(structural.map((p) => formatPath(p.path)))
-  const cross = crossCheck(data, env).filter((p) => !broken.has(formatPath(p.path)))
+  const cross = crossCheck(data, env, baseDir).filter((p) => !broken.has(formatPath(p.path)))
   return [...structural, ...cross]
 }

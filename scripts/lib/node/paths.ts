@@ -36,3 +36,6 @@ export const stampOf = (unit: string) => `${STAMPS_DIR}/${unit}`
 
 /** kubectl with the admin kubeconfig on the control plane, as argv (for a Runner's `$`). */
 export const adminKubectl = (args: readonly string[]) => [KUBECTL, '--kubeconfig', ADMIN_CONF, ...args]
+
+/** The local registry's storage (addons.registry): on the control-plane node's own disk. */
+export const REGISTRY_DATA_DIR = '/var/lib/kubelab-registry'

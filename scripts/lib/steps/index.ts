@@ -6,6 +6,7 @@
 
 import type { Step } from '../converge/step.ts'
 import { addonsCoredns } from './addons-coredns.ts'
+import { addonsRegistry } from './addons-registry.ts'
 import { artifactsUpload } from './artifacts-upload.ts'
 import { cpApiserver, cpControllerManager, cpEtcd, cpScheduler } from './control-plane.ts'
 import { cpBootstrap } from './cp-bootstrap.ts'
@@ -18,6 +19,7 @@ import { osPrep } from './os-prep.ts'
 import { pkiCerts } from './pki-certs.ts'
 import { runtimeContainerd } from './runtime-containerd.ts'
 import { runtimeImages } from './runtime-images.ts'
+import { runtimeRegistries } from './runtime-registries.ts'
 
 export const STEPS: readonly Step[] = [
   // Machine and OS, on every node at once
@@ -25,7 +27,9 @@ export const STEPS: readonly Step[] = [
   artifactsUpload,     // artifacts:upload     the node's verified binaries (skipped when present)
   // Container runtime
   runtimeContainerd,   // runtime:containerd   containerd + runc + CNI plugins, config as data
+  runtimeRegistries,   // runtime:registries   certs.d/<host>/hosts.toml: mirrors, CA, http, localhost:PORT (no restart)
   runtimeImages,       // runtime:images       local images (pause, testbox, coredns) into k8s.io
+  addonsRegistry,      // addons:registry      addons.registry: the local registry service on the control plane
   // Control plane (managed): one service after another on the control-plane node
   pkiCerts,            // pki:certs            the PKI kubelab issued, installed
   cpEtcd,              // cp:etcd

@@ -10,19 +10,22 @@ import { convergeService, serviceConverged, type ServiceSpec } from '../converge
 import type { Step } from '../converge/step.ts'
 import { BIN_DIR, CTR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
+import type { ClusterConfig } from '../config/types.ts'
 
-function files(node: NodeHandle): WantedFile[] {
+function files(config: ClusterConfig, node: NodeHandle): WantedFile[] {
   const t = INSTALLED_FILES
+  const auth = config.secrets.registryAuth
   return [
-    { path: t['containerd/config.toml'].dest, content: containerdConfig(node.substrate), mode: t['containerd/config.toml'].mode },
+    // With registry credentials in it, config.toml is root's alone.
+    { path: t['containerd/config.toml'].dest, content: containerdConfig(node.substrate, auth), mode: auth ? 0o600 : t['containerd/config.toml'].mode },
     { path: t['systemd/containerd.service'].dest, content: renderTemplate('systemd/containerd.service', { binDir: BIN_DIR }), mode: t['systemd/containerd.service'].mode },
     { path: t['crictl.yaml'].dest, content: crictlConfig(), mode: t['crictl.yaml'].mode },
     { path: t['cni/net.d/10-bridge.conflist'].dest, content: cniConflist(node.spec), mode: t['cni/net.d/10-bridge.conflist'].mode },
   ]
 }
 
-function service(node: NodeHandle): ServiceSpec {
-  return { unit: 'containerd.service', files: files(node), health: `${CTR} version`, healthTimeoutS: 30 }
+function service(config: ClusterConfig, node: NodeHandle): ServiceSpec {
+  return { unit: 'containerd.service', files: files(config, node), health: `${CTR} version`, healthTimeoutS: 30 }
 }
 
 export const runtimeContainerd: Step = {
@@ -30,9 +33,9 @@ export const runtimeContainerd: Step = {
   title: 'Installing containerd, runc and CNI plugins',
   on: 'all',
   after: ['os:prep', 'artifacts:upload'],
-  check: (_ctx, node) => serviceConverged(node.runner, service(node)),
-  async apply(_ctx, node) {
+  check: (ctx, node) => serviceConverged(node.runner, service(ctx.config, node)),
+  async apply(ctx, node) {
     await node.runner.$`mkdir -p /opt/cni/bin /etc/cni/net.d /var/lib/containerd`
-    await convergeService(node.runner, service(node))
+    await convergeService(node.runner, service(ctx.config, node))
   },
 }

@@ -4,7 +4,7 @@
 
 import { stringify as toToml } from 'smol-toml'
 import { stringify as toYaml } from 'yaml'
-import type { ClusterConfig, NodeSpec } from '../config/types.ts'
+import type { ClusterConfig, NodeSpec, RegistryConfig, Secrets } from '../config/types.ts'
 
 /** What a node is like, as detected on it (steps/facts.ts); shapes the generated configs. */
 export interface Substrate {
@@ -21,15 +21,34 @@ export const SANDBOX_IMAGE = 'registry.k8s.io/pause:3.10.1'
 export const CONTAINERD_SOCKET = 'unix:///run/containerd/containerd.sock'
 export const CNI_BIN_DIR = '/opt/cni/bin'
 export const CNI_CONF_DIR = '/etc/cni/net.d'
+/** containerd's registry host directory (config_path): one `<host>/hosts.toml` per registry, read per pull. */
+export const CERTS_D = '/etc/containerd/certs.d'
+/** The local registry (addons.registry) listens on this port on the control-plane node. */
+export const LOCAL_REGISTRY_NODE_PORT = 5000
 
 const yamlDoc = (data: unknown) => toYaml(data, { lineWidth: 0 })
 
-export function containerdConfig(substrate: Substrate): string {
+/**
+ * containerd's config.toml. Registries are configured through `config_path` (hosts.toml files,
+ * read per pull, no restart); only credentials live here, in the CRI `registry.configs.HOST.auth`
+ * table that containerd 2.x still reads beside config_path (deprecated upstream with no hosts.toml
+ * equivalent; a credentials change restarts containerd, which keeps running containers).
+ */
+export function containerdConfig(substrate: Substrate, registryAuth: Secrets['registryAuth'] = {}): string {
+  const auth = Object.entries(registryAuth ?? {})
   return toToml({
     version: 3,
     plugins: {
       'io.containerd.cri.v1.images': {
         pinned_images: { sandbox: SANDBOX_IMAGE },
+        registry: {
+          config_path: CERTS_D,
+          ...(auth.length > 0
+            // Keyed by the endpoint's host: with config_path, containerd 2.2 asks Registry.Configs[host]
+            // for the host each request goes to (docker.io's is registry-1.docker.io); mirrors get none.
+            ? { configs: Object.fromEntries(auth.map(([host, a]) => [new URL(registryServer(host, false)).host, { auth: { username: a.username, password: a.password } }])) }
+            : {}),
+        },
       },
       'io.containerd.cri.v1.runtime': {
         // Without CAP_SYS_RESOURCE runc cannot lower oom_score_adj below the node's own.
@@ -43,6 +62,50 @@ export function containerdConfig(substrate: Substrate): string {
         },
       },
     },
+  }) + '\n'
+}
+
+/** A registry host as hosts.toml describes it: where pulls go, in order. */
+export interface RegistryHostsSpec {
+  readonly host: string
+  /** Tried in order before `server`. */
+  readonly mirrors: readonly string[]
+  /** The host itself; absent for a name that only maps elsewhere (the local registry). */
+  readonly server?: string
+  /** Whether `<host>/ca.crt` is installed beside hosts.toml (for the server). */
+  readonly ca: boolean
+}
+
+/** The upstream endpoint of a registry host: docker.io's API lives on registry-1.docker.io. */
+export function registryServer(host: string, insecure: boolean): string {
+  return `${insecure ? 'http' : 'https'}://${host === 'docker.io' ? 'registry-1.docker.io' : host}`
+}
+
+/** Every hosts.toml kubelab writes: the config's registries, then the local registry's name. */
+export function registryHostsSpecs(registries: readonly RegistryConfig[], local?: { port: number; address: string }): RegistryHostsSpec[] {
+  const specs: RegistryHostsSpec[] = registries.map((r) => ({
+    host: r.host,
+    mirrors: r.mirrors,
+    server: registryServer(r.host, r.insecure),
+    ca: r.ca !== undefined,
+  }))
+  if (local) specs.push({ host: `localhost:${local.port}`, mirrors: [`http://${local.address}:${LOCAL_REGISTRY_NODE_PORT}`], ca: false })
+  return specs
+}
+
+/** `/etc/containerd/certs.d/<host>/hosts.toml` (containerd's hosts directory, `:` kept as containerd looks it up). */
+export const hostsTomlPath = (host: string) => `${CERTS_D}/${host}/hosts.toml`
+export const registryCaPath = (host: string) => `${CERTS_D}/${host}/ca.crt`
+
+/** The first line of every hosts.toml kubelab writes: how the step recognises its own directories. */
+export const HOSTS_TOML_MARK = '# written by kubelab (runtime:registries)'
+
+export function hostsToml(spec: RegistryHostsSpec): string {
+  const pull = ['pull', 'resolve']
+  return `${HOSTS_TOML_MARK}\n` + toToml({
+    ...(spec.server ? { server: spec.server } : {}),
+    ...(spec.server && spec.ca ? { ca: registryCaPath(spec.host) } : {}),
+    ...(spec.mirrors.length > 0 ? { host: Object.fromEntries(spec.mirrors.map((m) => [m, { capabilities: pull }])) } : {}),
   }) + '\n'
 }
 

@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | pause | probe
+# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into OUTDIR.partial and renames at the end, so an interrupted build leaves
 # nothing that looks finished. Module and build caches are Go's own (GOMODCACHE, GOCACHE).
@@ -124,6 +124,12 @@ crictl)
 coredns)
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=gomodule" \
     "github.com/coredns/coredns@$version"
+  ;;
+registry)
+  # The distribution registry (addons.registry); upstream's go.mod has no replace directives.
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
+    -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$version" \
+    "github.com/distribution/distribution/v3/cmd/registry@$version"
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.

@@ -5,17 +5,28 @@
 
 import path from 'node:path'
 import { freePort, processMatches, spawnDetached, stopProcess } from './process.ts'
+import { LOCAL_REGISTRY_NODE_PORT } from '../../templates/files.ts'
 
 export interface ForwardSpec {
   /** Purpose: `ssh`, `apiserver`. */
   readonly name: string
   /** The port on the machine. */
   readonly port: number
+  /** A fixed 127.0.0.1 port (the local registry's localhost:PORT); others take a free one. */
+  readonly hostPort?: number
 }
 
-/** What each role exposes: sshd everywhere, the API server on the control plane. */
-export function forwardsFor(role: 'control-plane' | 'worker'): ForwardSpec[] {
-  return role === 'control-plane' ? [{ name: 'ssh', port: 22 }, { name: 'apiserver', port: 6443 }] : [{ name: 'ssh', port: 22 }]
+/**
+ * What each role exposes: sshd everywhere, the API server on the control plane, and with
+ * addons.registry the local registry (node port 5000) on the control plane at 127.0.0.1:PORT.
+ */
+export function forwardsFor(role: 'control-plane' | 'worker', registry?: { readonly enabled: boolean; readonly port: number }): ForwardSpec[] {
+  if (role !== 'control-plane') return [{ name: 'ssh', port: 22 }]
+  return [
+    { name: 'ssh', port: 22 },
+    { name: 'apiserver', port: 6443 },
+    ...(registry?.enabled ? [{ name: 'registry', port: LOCAL_REGISTRY_NODE_PORT, hostPort: registry.port }] : []),
+  ]
 }
 
 export const socketPath = (dir: string, name: string) => path.join(dir, `${name}.sock`)
@@ -38,7 +49,10 @@ export async function startForwards(dir: string, inside: Inside, specs: readonly
     const sock = socketPath(dir, f.name)
     out.pids[`socket:${f.name}`] = spawnDetached('ip', ['netns', 'exec', inside.netns, 'socat',
       `UNIX-LISTEN:${sock},fork,unlink-early,mode=600`, `TCP:${inside.host}:${f.port}`], log)
-    const port = await freePort(previous[f.name])
+    const port = await freePort(f.hostPort ?? previous[f.name])
+    if (f.hostPort !== undefined && port !== f.hostPort) {
+      throw new Error(`127.0.0.1:${f.hostPort} (the ${f.name} forward) is taken by another program; free it or choose another port in the config`)
+    }
     out.ports[f.name] = port
     out.pids[`loopback:${f.name}`] = spawnDetached('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`], log)
   }

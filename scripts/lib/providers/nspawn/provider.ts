@@ -94,8 +94,16 @@ export class NspawnProvider implements Provider {
         progress.debug(1, `${node.name}: address changed ${rec.address} -> ${node.address}; recreating`)
         await this.destroyOne(node.name)
       }
-      if (this.running(node.name, this.state.read(config.name, this.type).machines[node.name])) {
+      const current = this.state.read(config.name, this.type).machines[node.name]
+      if (this.running(node.name, current)) {
         progress.debug(1, `${node.name}: running, reused`)
+        return
+      }
+      // The machine runs but its forwards differ (addons.registry turned on or off): only the
+      // forwarders are replaced; the machine and its pods keep running.
+      if (current && this.machineAlive(node.name, current)) {
+        progress.debug(1, `${node.name}: running, forwards replaced`)
+        await this.replaceForwards(node, current)
         return
       }
       await this.start(node, base, key.publicKey, hosts)
@@ -108,10 +116,22 @@ export class NspawnProvider implements Provider {
   }
 
   private running(name: string, rec: MachineRecord | undefined): boolean {
-    const p = this.paths(name)
-    return !!rec
-      && processMatches(rec.pids.nspawn, 'systemd-nspawn', `--machine=${name}`, p.rootfs)
-      && forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role))
+    return !!rec && this.machineAlive(name, rec)
+      && forwardsRunning(this.paths(name).dir, rec.pids, forwardsFor(rec.role, this.ctx.config.addons.registry))
+  }
+
+  private machineAlive(name: string, rec: MachineRecord): boolean {
+    return processMatches(rec.pids.nspawn, 'systemd-nspawn', `--machine=${name}`, this.paths(name).rootfs)
+  }
+
+  private async replaceForwards(node: NodeSpec, rec: MachineRecord): Promise<void> {
+    const p = this.paths(node.name)
+    await stopForwards(p.dir, rec.pids)
+    const fw = await startForwards(p.dir, { netns: this.names.node(node.name), host: '127.0.0.1' }, forwardsFor(node.role, this.ctx.config.addons.registry), rec.forwards)
+    this.state.update(this.ctx.config.name, this.type, (s) => {
+      const m = s.machines[node.name]
+      if (m) s.machines[node.name] = { ...m, pids: { nspawn: m.pids.nspawn!, ...fw.pids }, forwards: fw.ports }
+    })
   }
 
   private async start(node: NodeSpec, base: string, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
@@ -129,7 +149,7 @@ export class NspawnProvider implements Provider {
     rmSync(p.console, { force: true })
     mkdirSync(this.ctx.cacheDir, { recursive: true })
     const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir })
-    const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role), prev?.forwards)
+    const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {
         address: node.address,

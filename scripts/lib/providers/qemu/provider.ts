@@ -129,6 +129,19 @@ export class QemuProvider implements Provider {
     else await ensureLab(this.names.lab, `${config.provider.gateway}/${config.provider.network.split('/')[1]}`)
     const hosts = Object.fromEntries(config.nodes.map((n) => [n.name, n.address]))
     const started: string[] = []
+    // A running VM whose forwards differ (addons.registry turned on or off): only the forwarders are replaced.
+    for (const n of nodes) {
+      const rec = this.record(n.name)
+      if (rec && !this.rootless && !this.running(n.name, rec) && processMatches(rec.pids.qemu, 'qemu-system', this.paths(n.name).disk)) {
+        const p = this.paths(n.name)
+        await stopForwards(p.dir, rec.pids)
+        const fw = await startForwards(p.dir, { netns: this.names.lab, host: n.address }, forwardsFor(n.role, config.addons.registry), rec.forwards)
+        this.state.update(config.name, this.type, (s) => {
+          const m = s.machines[n.name]
+          if (m) s.machines[n.name] = { ...m, pids: { qemu: m.pids.qemu!, ...fw.pids }, forwards: fw.ports }
+        })
+      }
+    }
     const toStart = nodes.filter((n) => !this.running(n.name, this.record(n.name)))
     if (toStart.length && this.accel === 'tcg') progress.warn('QEMU runs under TCG (no usable KVM): VMs are 4-10x slower than with KVM')
     await Promise.all(toStart.map(async (node) => {
@@ -190,7 +203,7 @@ export class QemuProvider implements Provider {
   private running(name: string, rec: MachineRecord | undefined): boolean {
     const p = this.paths(name)
     if (!rec || !processMatches(rec.pids.qemu, 'qemu-system', p.disk)) return false
-    return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role))
+    return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role, this.ctx.config.addons.registry))
   }
 
   private async start(node: NodeSpec, boot: BootImage, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
@@ -260,7 +273,7 @@ export class QemuProvider implements Provider {
     let pids: Record<string, number> = { qemu }
     let forwards: Record<string, number> = { ssh: sshPort, ...(apiPort ? { apiserver: apiPort } : {}) }
     if (!this.rootless) {
-      const fw = await startForwards(p.dir, { netns: this.names.lab, host: node.address }, forwardsFor(node.role), prev?.forwards)
+      const fw = await startForwards(p.dir, { netns: this.names.lab, host: node.address }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
       pids = { ...pids, ...fw.pids }
       forwards = fw.ports
     }
