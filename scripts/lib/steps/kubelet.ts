@@ -55,7 +55,7 @@ export const kubeletStep: Step = {
   title: 'Configuring kubelet (TLS bootstrap)',
   on: 'all',
   // Images first: no pod may land on a node before its local images are there.
-  after: ['runtime:images', 'pki:certs', 'join:discovery'],
+  after: ['runtime:images', 'runtime:registries', 'pki:certs', 'join:discovery'],
   waitsFor: ['join:token', 'csr:signing'],
   async check(ctx, node) {
     return ((await joined(node)) || (await bootstrapCurrent(ctx, node))) && serviceConverged(node.runner, service(ctx, node))
