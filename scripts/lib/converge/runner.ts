@@ -115,7 +115,10 @@ class StepLines {
         if (final) { this.printed++; continue }
         break
       }
-      const ms = (row.lastEnd ?? Date.now()) - (row.firstStart ?? Date.now())
+      // The step's span: its first start to its last end (a precheck's outcomes carry their own times).
+      const begin = Math.min(row.firstStart ?? Infinity, ...row.outcomes.map((x) => x.startedAt))
+      const end = Math.max(row.lastEnd ?? 0, ...row.outcomes.map((x) => x.startedAt + x.durationMs))
+      const ms = Number.isFinite(begin) ? Math.max(0, end - begin) : 0
       if (row.failed.length > 0 || !complete) {
         const ok = row.outcomes.map((x) => x.node)
         const notRun = row.nodes.filter((n) => !ok.includes(n) && !row.failed.includes(n) && !row.stopped.includes(n))
