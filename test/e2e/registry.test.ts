@@ -122,6 +122,14 @@ test.serial('after a worker restarts, its pod pulls from the registry again and 
   await ssh('worker-1', 'systemctl poweroff')
   // The machine is down once its SSH stops answering; `up` starts it again on the same disk.
   for (let i = 0; i < 60 && (await ssh('worker-1', 'true')).code === 0; i++) await new Promise((r) => setTimeout(r, 1000))
+  // ...and its machine process has ended: until then the provider still lists it as running.
+  const state = async () => {
+    const r = await kubelab(['status', '-c', config, '--json'], { env })
+    if (r.code !== 0) return 'running' // status could not read it yet: keep waiting
+    return (JSON.parse(r.stdout || '{}') as { machines?: { name: string; state: string }[] }).machines?.find((m) => m.name === 'worker-1')?.state
+  }
+  for (let i = 0; i < 90 && (await state()) === 'running'; i++) await new Promise((r) => setTimeout(r, 1000))
+  t.not(await state(), 'running', 'worker-1 powered off')
   const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 600_000 })
   t.is(up.code, 0, up.stderr)
   const ok = await available()
