@@ -6,11 +6,13 @@ import path from 'node:path'
 import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { withClusterLock } from '../lib/cluster.ts'
 import type { ClusterConfig } from '../lib/config/types.ts'
+import { networkSummary, summaryLines, type NetworkSummary } from '../lib/egress/summary.ts'
 import { NotImplementedError, UsageError } from '../lib/errors.ts'
 import type { NodeFacts } from '../lib/node/facts.ts'
 import { ADMIN_CONF, adminKubectl } from '../lib/node/paths.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
 import type { Machine, Provider } from '../lib/providers/types.ts'
+import { StateStore } from '../lib/providers/common/state.ts'
 import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
 import { load, openClusterFor, printJson, type CommandContext } from './context.ts'
 
@@ -90,9 +92,10 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
   const { config, choice, provider, stateDir } = openClusterFor(ctx)
   const machines = await provider.list()
   const nodes = await nodeStatus(config, machines, stateDir)
-  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes })
+  const network = networkSummary(config, new StateStore(stateDir).read(config.name, choice.type))
+  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes, network })
   else if (machines.length === 0) ctx.progress.info(`cluster "${config.name}" has no machines (run: npx kubelab up)`)
-  else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}`)
+  else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}\n\n${summaryLines(network).join('\n')}`)
   return 0
 }
 
@@ -132,7 +135,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
   const { config } = load(ctx)
   const kvm = probeKvm()
   const choice = chooseProvider(config.provider.type, kvm)
-  const report: { provider: ProviderChoice; kvm: typeof kvm; checks: Awaited<ReturnType<Provider['preflight']>> } = { provider: choice, kvm, checks: [] }
+  const network = networkSummary(config)
+  const report: { provider: ProviderChoice; kvm: typeof kvm; checks: Awaited<ReturnType<Provider['preflight']>>; network: NetworkSummary } = { provider: choice, kvm, checks: [], network }
   try {
     const provider = createProvider(choice, { config, stateDir: clusterStateDir(config.name, ctx.env), cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress })
     report.checks = await provider.preflight()
@@ -145,6 +149,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<number> {
   } else {
     ctx.out(`provider: ${choice.type} (${choice.why})`)
     for (const c of report.checks) ctx.out(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok || !c.fix ? '' : `\n      fix: ${c.fix}`}`)
+    ctx.out(summaryLines(network).join('\n'))
   }
   return report.checks.every((c) => c.ok) ? 0 : 1
 }

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { mirrorUrlProblem } from '../../scripts/lib/config/validate.ts'
 import { forwardsFor } from '../../scripts/lib/providers/common/forward.ts'
-import { containerdConfig, hostsToml, registryServer } from '../../scripts/lib/templates/files.ts'
+import { containerdConfig, hostsToml, registryHostsSpecs, registryServer } from '../../scripts/lib/templates/files.ts'
 import { ConfigError } from '../../scripts/lib/errors.ts'
 import { FIXTURES } from '../helpers/paths.ts'
 
@@ -83,4 +83,16 @@ test('hosts.toml: docker.io goes to registry-1.docker.io; a bare host has no hos
   t.false(bare.includes('[host'))
   const two = hostsToml({ host: 'quay.io', mirrors: ['https://b.example', 'https://a.example'], server: 'https://quay.io', ca: false })
   t.true(two.indexOf('https://b.example') < two.indexOf('https://a.example'), 'mirrors keep their order')
+})
+
+test('a mirror whose own host has a CA in the config is checked against that CA', (t) => {
+  const { config } = parseConfig(`provider: {type: nspawn}
+registries:
+  docker.io: {mirrors: [https://mirror.example.internal, https://other.example]}
+  mirror.example.internal: {ca: valid-registries.ca.pem}
+${nodes}`, { file, env: {} })
+  const [docker] = registryHostsSpecs(config.registries)
+  const toml = hostsToml(docker!)
+  t.regex(toml, /\[host\."https:\/\/mirror\.example\.internal"\]\ncapabilities = \[ "pull", "resolve" \]\nca = "\/etc\/containerd\/certs\.d\/mirror\.example\.internal\/ca\.crt"/)
+  t.notRegex(toml.split('[host."https://other.example"]')[1]!, /\bca =/)
 })

@@ -7,6 +7,8 @@ import path from 'node:path'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { TemplateError } from '../../scripts/lib/errors.ts'
 import { cniConflist, containerdConfig, crictlConfig, hostsToml, hostsTomlPath, kubeletConfig, kubeProxyConfig, parseTaint, registryHostsSpecs } from '../../scripts/lib/templates/files.ts'
+import { proxyDropIn } from '../../scripts/lib/egress/proxy.ts'
+import { resolvConf } from '../../scripts/lib/steps/os-resolver.ts'
 import { registryFiles } from '../../scripts/lib/steps/runtime-registries.ts'
 import { placeholders, readTemplate, renderTemplate, renderText, TEMPLATE_DIR } from '../../scripts/lib/templates/render.ts'
 import { INSTALLED_FILES, type InstalledFileName } from '../../scripts/lib/templates/table.ts'
@@ -15,6 +17,10 @@ import { FIXTURES, ROOT } from '../helpers/paths.ts'
 const GOLDEN = path.join(FIXTURES, 'golden')
 const values = JSON.parse(readFileSync(path.join(GOLDEN, 'values.json'), 'utf8')) as Record<string, Record<string, string>>
 const { config } = parseConfig(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), { file: 'cluster.config.yaml', env: {} })
+// Egress on, through a proxy, with configured resolvers (nothing read from this host).
+const egress = parseConfig(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8'), {
+  file: 'cluster.config.yaml', env: { KUBELAB_DNS: '198.51.100.53,198.51.100.54', HTTPS_PROXY: 'http://proxy.example:3128', NO_PROXY: 'internal.example,"bad entry"' },
+}).config
 const worker = { ...config.nodes[1]!, taints: ['dedicated=lab:NoSchedule'] }
 const nspawn = { cgroupV1: true, restrictOomScoreAdj: true, conntrackReadOnly: true }
 
@@ -24,6 +30,9 @@ const dataFiles: Record<string, () => string> = {
   'kubelet/kubelet-config.yaml': () => kubeletConfig(config, worker, nspawn),
   'kube-proxy/kube-proxy-config.yaml': () => kubeProxyConfig(config, nspawn),
   'crictl.yaml': () => crictlConfig(),
+  'systemd/containerd.service.d/kubelab-proxy.conf': () => proxyDropIn(egress),
+  'systemd/kubelet.service.d/kubelab-proxy.conf': () => proxyDropIn(config),
+  'resolv.conf': () => resolvConf(egress),
 }
 
 function render(name: InstalledFileName): string {

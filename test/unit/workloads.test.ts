@@ -82,7 +82,8 @@ test('coredns image: /coredns, entrypoint /coredns', async (t) => {
   t.is(img.layer.get('coredns')!.body.toString(), 'COREDNS')
 })
 
-const params = { image: 'kubelab.local/coredns:v1.14.7', dnsServiceIP: '10.96.0.10', clusterDomain: 'cluster.local', replicas: 2 }
+const OFF = { via: 'none', why: 'egress is off' } as const
+const params = { image: 'kubelab.local/coredns:v1.14.7', dnsServiceIP: '10.96.0.10', clusterDomain: 'cluster.local', replicas: 2, upstream: OFF }
 
 interface K8sObject {
   kind: string
@@ -121,17 +122,31 @@ test('coredns manifest: the objects, each annotated with the manifest hash', (t)
   t.deepEqual(c.args, ['-conf', '/etc/coredns/Corefile'])
   t.true(dep.spec.template.spec.tolerations.some((x) => x.key === 'node-role.kubernetes.io/control-plane'))
   const cm = docs[3] as unknown as { data: { Corefile: string } }
-  t.is(cm.data.Corefile, corefile('cluster.local'))
+  t.is(cm.data.Corefile, corefile('cluster.local', OFF))
 })
 
-test('Corefile: authoritative for the cluster domain, no upstream forward, other names NXDOMAIN', (t) => {
-  const f = corefile('lab.example')
+test('Corefile without upstream (egress off): authoritative for the cluster domain, no forward, other names NXDOMAIN', (t) => {
+  const f = corefile('lab.example', OFF)
   t.regex(f, /^lab\.example:53 in-addr\.arpa:53 ip6\.arpa:53 \{$/m)
   t.regex(f, /^ {4}kubernetes lab\.example in-addr\.arpa ip6\.arpa \{$/m)
   t.notRegex(f, /\bforward\b|\bloop\b|resolv\.conf/)
   t.regex(f, /^\.:53 \{\n(?:.*\n)*? {4}template ANY ANY \{\n {8}rcode NXDOMAIN\n/m)
   // Balanced braces.
   t.is((f.match(/\{/g) ?? []).length, (f.match(/\}/g) ?? []).length)
+})
+
+test('Corefile with upstream: other names forwarded to the resolvers, or the node\'s resolv.conf with loop', (t) => {
+  const servers = corefile('cluster.local', { via: 'servers', servers: ['198.51.100.53', '198.51.100.54'], from: 'KUBELAB_DNS' })
+  t.regex(servers, /^\.:53 \{\n(?:.*\n)*? {4}forward \. 198\.51\.100\.53 198\.51\.100\.54 \{$/m)
+  t.notRegex(servers, /rcode NXDOMAIN|\bloop\b/)
+  const node = corefile('cluster.local', { via: 'node' })
+  t.regex(node, /^ {4}forward \. \/etc\/resolv\.conf \{$/m)
+  t.regex(node, /^ {4}loop$/m)
+  for (const f of [servers, node]) {
+    t.regex(f, /^ {4}kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{$/m)
+    t.is((f.match(/\{/g) ?? []).length, (f.match(/\}/g) ?? []).length)
+  }
+  t.not(corednsManifest({ ...params, upstream: { via: 'node' } }).sha256, corednsManifest(params).sha256)
 })
 
 test('coredns manifest hash: stable for the same inputs, changes with any of them', (t) => {

@@ -2,14 +2,15 @@
 // what the kubernetes plugin reads), the Corefile ConfigMap, the Deployment (local image, never
 // pulled) and the `kube-dns` Service at the config's dnsServiceIP (kubelet's clusterDNS).
 //
-// The lab has no upstream DNS (no internet; a node's /etc/resolv.conf may name nothing usable), so
-// the Corefile has no `forward` (nothing to forward to) and hence no `loop` plugin (which exists to
-// catch forwarding back to itself and would crash-loop on a self-referencing resolv.conf). CoreDNS
-// is authoritative for the cluster domain and the reverse zones; every other name is answered
-// NXDOMAIN at once by a catch-all `.` server block, so lookups fail fast instead of timing out.
+// CoreDNS is authoritative for the cluster domain and the reverse zones. Every other name goes to
+// the upstream (egress/upstream.ts): the configured or host's resolvers through the uplink, or on
+// machines with their own network the node's resolv.conf (with `loop`, which stops a resolv.conf
+// that points back at CoreDNS). With egress off there is no upstream: a catch-all `.` block answers
+// NXDOMAIN at once, so lookups fail fast instead of timing out.
 
 import { createHash } from 'node:crypto'
 import { stringify } from 'yaml'
+import type { Upstream } from '../egress/upstream.ts'
 
 export interface CorednsParams {
   /** e.g. kubelab.local/coredns:v1.14.7 (imported on every node). */
@@ -17,6 +18,8 @@ export interface CorednsParams {
   readonly dnsServiceIP: string
   readonly clusterDomain: string
   readonly replicas: number
+  /** Where names outside the cluster domain go (egress/upstream.ts). */
+  readonly upstream: Upstream
 }
 
 export const COREDNS_NAMESPACE = 'kube-system'
@@ -25,7 +28,38 @@ export const MANIFEST_ANNOTATION = 'kubelab.io/manifest-sha256'
 const CLUSTER_ROLE = 'system:coredns'
 const LABELS = { 'k8s-app': 'kube-dns' }
 
-export function corefile(clusterDomain: string): string {
+/** The catch-all server block: forward upstream, or (no upstream) NXDOMAIN at once. */
+function otherNames(up: Upstream): string[] {
+  if (up.via === 'none') {
+    return [
+      `# No upstream resolver (${up.why}): every other name is NXDOMAIN, answered at once.`,
+      '.:53 {',
+      '    errors',
+      '    prometheus :9153',
+      '    template ANY ANY {',
+      '        rcode NXDOMAIN',
+      '    }',
+      '}',
+    ]
+  }
+  const to = up.via === 'servers' ? up.servers.join(' ') : '/etc/resolv.conf'
+  return [
+    `# Every other name: forwarded to ${up.via === 'servers' ? `the upstream resolvers (${up.from})` : "the node's resolvers"}.`,
+    '.:53 {',
+    '    errors',
+    '    prometheus :9153',
+    `    forward . ${to} {`,
+    '        max_concurrent 1000',
+    '    }',
+    '    cache 30',
+    // A resolv.conf naming CoreDNS itself (or a local stub) would loop: the loop plugin stops that.
+    ...(up.via === 'node' ? ['    loop'] : []),
+    '    reload',
+    '}',
+  ]
+}
+
+export function corefile(clusterDomain: string, up: Upstream): string {
   return [
     `${clusterDomain}:53 in-addr.arpa:53 ip6.arpa:53 {`,
     '    errors',
@@ -42,14 +76,7 @@ export function corefile(clusterDomain: string): string {
     '    loadbalance',
     '    reload',
     '}',
-    '# No upstream resolver in the lab: every other name is NXDOMAIN, answered at once.',
-    '.:53 {',
-    '    errors',
-    '    prometheus :9153',
-    '    template ANY ANY {',
-    '        rcode NXDOMAIN',
-    '    }',
-    '}',
+    ...otherNames(up),
     '',
   ].join('\n')
 }
@@ -59,7 +86,7 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespa
 /** The addon's objects, in apply order, without the manifest annotation. */
 export function corednsObjects(p: CorednsParams): Doc[] {
   const ns = COREDNS_NAMESPACE
-  const file = corefile(p.clusterDomain)
+  const file = corefile(p.clusterDomain, p.upstream)
   const corefileHash = createHash('sha256').update(file).digest('hex')
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'coredns', namespace: ns } },

@@ -24,12 +24,21 @@ export const ENV_OVERRIDES: Readonly<Record<string, readonly string[]>> = {
   KUBELAB_ARTIFACTS_MIRROR: ['artifacts', 'mirror'],
   KUBELAB_SSH_USER: ['ssh', 'user'],
   KUBELAB_SSH_KEY_FILE: ['ssh', 'keyFile'],
+  KUBELAB_EGRESS: ['egress', 'enabled'],
+  KUBELAB_UPLINK_NETNS: ['egress', 'uplinkNetns'],
+  KUBELAB_DNS: ['egress', 'dns'],
+}
+
+/** How an override's text becomes the field's value where the field is not a string (else the text as is, for the schema to judge). */
+const ENV_VALUES: Readonly<Record<string, (text: string) => unknown>> = {
+  KUBELAB_EGRESS: (t) => ({ off: false, false: false, '0': false, on: true, true: true, '1': true })[t.toLowerCase()] ?? t,
+  KUBELAB_DNS: (t) => t.split(',').map((s) => s.trim()).filter(Boolean),
 }
 
 /** A value set from outside the file: a flag or an environment variable. */
 export interface Override {
   path: readonly string[]
-  value: string
+  value: unknown
   /** Shown instead of file:line, e.g. "--provider (flag)". */
   origin: string
 }
@@ -60,7 +69,7 @@ function envOverrides(env: Readonly<Record<string, string | undefined>>, fromDot
   return Object.entries(ENV_OVERRIDES).flatMap(([name, p]) => {
     const value = env[name]
     if (value === undefined || value === '') return []
-    return [{ path: p, value, origin: `${name} (${fromDotenv.has(name) ? '.env' : 'environment'})` }]
+    return [{ path: p, value: ENV_VALUES[name]?.(value) ?? value, origin: `${name} (${fromDotenv.has(name) ? '.env' : 'environment'})` }]
   })
 }
 

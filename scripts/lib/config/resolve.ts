@@ -2,10 +2,11 @@
 // The derivations (per-node pod CIDRs, lab addresses) are also used by validate.ts to check
 // capacity, so both agree on what a config means.
 
+import { createHash } from 'node:crypto'
 import path from 'node:path'
 import * as cidr from './cidr.ts'
-import type { ConfigInput } from './schema.ts'
-import type { ClusterConfig, NodeSpec } from './types.ts'
+import { NO_PROXY_PATTERN, type ConfigInput } from './schema.ts'
+import type { ClusterConfig, EgressConfig, NodeSpec } from './types.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { DEFAULT_KUBERNETES_VERSION, parseVersion } from '../versions.ts'
 
@@ -75,6 +76,47 @@ export function deriveAddresses(network: cidr.Cidr, explicit: readonly (string |
       if (!taken.has(ip)) return cidr.formatIPv4(ip)
     }
   })
+}
+
+/**
+ * The default uplink link network of a cluster: a /30 in 100.64.0.0/10 (shared address space, seen
+ * on no LAN) picked by the cluster name, so two clusters on one host get different ones.
+ */
+export function defaultUplinkCidr(cluster: string): string {
+  const n = createHash('sha256').update(cluster).digest().readUInt32BE(0) >>> 12 // 20 bits: one of 2^20 /30s
+  return cidr.formatCidr({ base: cidr.parseIPv4('100.64.0.0')! + n * 4, prefix: 30 })
+}
+
+const NO_PROXY_ENTRY = new RegExp(NO_PROXY_PATTERN)
+
+/** The host's proxy variables (upper case first, as curl and Go read them). */
+function hostProxy(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  return env[name.toUpperCase()] || env[name.toLowerCase()] || undefined
+}
+
+function resolveEgress(input: ConfigInput, env: Readonly<Record<string, string | undefined>>, c: {
+  name: string; labNetwork: boolean; network: string; clusterCIDR: string; serviceCIDR: string; clusterDomain: string; nodes: readonly NodeSpec[]
+}): EgressConfig {
+  const e = input.egress ?? {}
+  const enabled = e.enabled ?? true
+  if (!enabled) return { enabled, dns: [] }
+  const link = mustCidr(e.uplinkCIDR ?? defaultUplinkCidr(c.name))
+  const uplink = c.labNetwork
+    ? { ...(e.uplinkNetns ? { netns: e.uplinkNetns } : {}), cidr: cidr.formatCidr(link), peerAddress: cidr.formatIPv4(link.base + 1), labAddress: cidr.formatIPv4(link.base + 2) }
+    : undefined
+  const http = e.proxy ? e.proxy.http : hostProxy(env, 'http_proxy')
+  const https = e.proxy ? e.proxy.https : hostProxy(env, 'https_proxy')
+  // The host's NO_PROXY joins only when the host's proxies are the ones used.
+  const fromHost = e.proxy === undefined ? (hostProxy(env, 'no_proxy') ?? '').split(',').map((s) => s.trim()).filter((s) => NO_PROXY_ENTRY.test(s)) : []
+  // What must never go through the proxy: the cluster itself (Go's NO_PROXY takes CIDRs and .suffixes).
+  const own = ['localhost', '127.0.0.1', c.clusterCIDR, c.serviceCIDR, ...(c.labNetwork ? [c.network] : []), ...c.nodes.flatMap((n) => [n.name, ...(n.address ? [n.address] : [])]), '.svc', `.${c.clusterDomain}`]
+  const noProxy = [...new Set([...(e.proxy?.noProxy ?? []), ...fromHost, ...own])]
+  return {
+    enabled,
+    ...(uplink ? { uplink } : {}),
+    dns: [...(e.dns ?? [])],
+    ...(http || https ? { proxy: { ...(http ? { http } : {}), ...(https ? { https } : {}), noProxy } } : {}),
+  }
 }
 
 function mustCidr(text: string): cidr.Cidr {
@@ -171,6 +213,15 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
       registry: { enabled: input.addons?.registry?.enabled ?? false, port: input.addons?.registry?.port ?? DEFAULTS.registryPort },
     },
     registries,
+    egress: resolveEgress(input, env, {
+      name: input.name ?? DEFAULTS.name,
+      labNetwork: providerTraits(providerType).labNetwork,
+      network: cidr.formatCidr(network),
+      clusterCIDR: cidr.formatCidr(clusterCIDR),
+      serviceCIDR: cidr.formatCidr(serviceCIDR),
+      clusterDomain: k.clusterDomain ?? DEFAULTS.clusterDomain,
+      nodes,
+    }),
     ...(input.smoke?.image ? { smoke: { image: input.smoke.image } } : {}),
     secrets: {
       ...(tokenEnv && env[tokenEnv] ? { bootstrapToken: env[tokenEnv] } : {}),

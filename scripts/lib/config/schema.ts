@@ -145,6 +145,25 @@ const Registry = strict({
   }, { description: 'Credentials from the environment (never in YAML)' })),
 })
 
+const Ipv4 = Pattern('^\\d{1,3}(\\.\\d{1,3}){3}$', 'an IPv4 address such as 198.51.100.53')
+export const NO_PROXY_PATTERN = '^[A-Za-z0-9.*/:_-]+$'
+export const PROXY_URL_PATTERN = '^https?://[A-Za-z0-9.:@%_~-]+/?$'
+const ProxyUrl = (description: string) => Pattern(PROXY_URL_PATTERN, 'an http(s) URL such as http://proxy.example:3128', { description })
+
+const Egress = strict({
+  enabled: T.Optional(T.Boolean({ description: 'Nodes and pods reach addresses outside the cluster (uplink + NAT, CoreDNS forwarding, proxy); KUBELAB_EGRESS=off|on. Default on' })),
+  uplinkNetns: T.Optional(Pattern('^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', 'a network namespace name as `ip netns list` shows it', {
+    description: 'Connect the uplink to this existing network namespace instead of the host\'s; KUBELAB_UPLINK_NETNS',
+  })),
+  uplinkCIDR: T.Optional(Cidr('The uplink\'s own link network (/30 or larger; first address: the far end, second: the lab end); default: a /30 in 100.64.0.0/10 derived from the cluster name')),
+  dns: T.Optional(T.Array(Ipv4, { minItems: 1, description: 'Upstream resolvers CoreDNS and the machines use; KUBELAB_DNS=IP[,IP]. Default: the host\'s non-loopback resolvers' })),
+  proxy: T.Optional(strict({
+    http: T.Optional(ProxyUrl('HTTP_PROXY for containerd and kubelet; default: the host\'s HTTP_PROXY')),
+    https: T.Optional(ProxyUrl('HTTPS_PROXY for containerd and kubelet; default: the host\'s HTTPS_PROXY')),
+    noProxy: T.Optional(T.Array(Pattern(NO_PROXY_PATTERN, 'a host, .domain suffix, IP or CIDR'), { description: 'Extra NO_PROXY entries; the cluster\'s CIDRs, the lab network, node names and the cluster domain are always added' })),
+  })),
+})
+
 const Smoke = strict({
   image: T.Optional(T.String({
     minLength: 1,
@@ -166,6 +185,7 @@ export const ConfigSchema = strict({
     additionalProperties: false,
     description: 'Per registry host (as image names spell it): mirrors, CA, plain http, credentials; containerd hosts.toml',
   })),
+  egress: T.Optional(Egress),
   smoke: T.Optional(Smoke),
 }, {
   title: 'kubelab cluster.config.yaml',

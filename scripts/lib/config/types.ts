@@ -78,6 +78,28 @@ export interface RegistryAddonConfig {
   readonly port: number
 }
 
+/**
+ * egress: the way out of the lab. Off: no uplink, CoreDNS answers only the cluster domain, no
+ * proxy (KUBELAB_EGRESS=off, as every test here runs).
+ */
+export interface EgressConfig {
+  readonly enabled: boolean
+  /** Providers with a lab namespace, egress on: the veth pair out of it and its link network. */
+  readonly uplink?: {
+    /** The namespace the far end goes to; undefined: the host's own. */
+    readonly netns?: string
+    readonly cidr: string
+    /** The far end's address (the lab's default route). */
+    readonly peerAddress: string
+    /** The lab end's address: what lab traffic is source-NATed to. */
+    readonly labAddress: string
+  }
+  /** Configured upstream resolvers (egress.dns, KUBELAB_DNS); empty: the host's (egress/upstream.ts). */
+  readonly dns: readonly string[]
+  /** For containerd and kubelet: from egress.proxy, else the host's environment; NO_PROXY completed. */
+  readonly proxy?: { readonly http?: string; readonly https?: string; readonly noProxy: readonly string[] }
+}
+
 /** Values read from the environment because the YAML named them. Never printed. */
 export interface Secrets {
   readonly bootstrapToken?: string
@@ -99,6 +121,7 @@ export interface ClusterConfig {
   readonly addons: { readonly coredns: boolean; readonly registry: RegistryAddonConfig }
   /** registries: in config order. */
   readonly registries: readonly RegistryConfig[]
+  readonly egress: EgressConfig
   /** Smoke suite: a registry image instead of the local testbox. */
   readonly smoke?: { readonly image?: string }
   readonly secrets: Secrets

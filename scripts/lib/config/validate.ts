@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import * as cidr from './cidr.ts'
 import { derivePodCidrs, deriveAddresses, DEFAULTS } from './resolve.ts'
-import { jsonSchema, PROVIDERS, type ProviderType } from './schema.ts'
+import { jsonSchema, PROVIDERS, PROXY_URL_PATTERN, type ProviderType } from './schema.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { isSupported, parseVersion, supportedRange, DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 
@@ -140,6 +140,8 @@ export function mirrorUrlProblem(text: string): string | undefined {
   if (url.search || url.hash || url.username || url.password) return `must have no query, fragment or credentials (credentials go in registries.HOST.credentials); got "${text}"`
   return undefined
 }
+
+const PROXY_URL = new RegExp(PROXY_URL_PATTERN)
 
 /**
  * `baseDir`: where relative file names in the config (registries.HOST.ca) are resolved; without
@@ -341,6 +343,37 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
 
   if (addonRegistry.enabled === true && mode === 'external') {
     add(['addons', 'registry', 'enabled'], 'needs controlPlane.mode "managed" (the registry runs on the control-plane node kubelab manages)')
+  }
+
+  // Egress: the uplink's link network apart from every other network; resolvers are addresses.
+  const egress = obj(root.egress)
+  const uplinkCidr = cidrAt(['egress', 'uplinkCIDR'], egress.uplinkCIDR)
+  if (uplinkCidr) {
+    if (uplinkCidr.prefix > 30) add(['egress', 'uplinkCIDR'], `is too small (/${uplinkCidr.prefix}); the uplink needs /30 or larger (two addresses)`)
+    for (const [name, other] of [['provider.network', labNet], ['kubernetes.clusterCIDR', clusterCidr], ['kubernetes.serviceCIDR', serviceCidr]] as const) {
+      if (other && cidr.overlaps(uplinkCidr, other)) add(['egress', 'uplinkCIDR'], `overlaps ${name} ${cidr.formatCidr(other)}; the uplink's link network must be its own`)
+    }
+  }
+  if (Array.isArray(egress.dns)) {
+    egress.dns.forEach((d, i) => {
+      const text = str(d)
+      if (text !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(text) && cidr.parseIPv4(text) === undefined) add(['egress', 'dns', i], `must be an IPv4 address; got "${text}"`)
+    })
+  }
+  for (const key of ['http', 'https'] as const) {
+    const text = str(obj(egress.proxy)[key])
+    const port = text === undefined ? undefined : /:(\d+)\/?$/.exec(text)?.[1]
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) add(['egress', 'proxy', key], `has port ${port}, outside 1-65535; got "${text}"`)
+  }
+  // The host's proxy variables stand in for egress.proxy (egress on only): they go into unit files, so they are held to the same shape.
+  if (egress.enabled !== false && egress.proxy === undefined) {
+    for (const name of ['HTTP_PROXY', 'HTTPS_PROXY']) {
+      const text = env[name] || env[name.toLowerCase()]
+      if (text && !PROXY_URL.test(text)) add(['egress'], `the host's ${name} (used as egress.proxy.${name.startsWith('HTTPS') ? 'https' : 'http'}) must be an http(s) URL such as http://proxy.example:3128; got ${JSON.stringify(text)} (set egress.proxy, or KUBELAB_EGRESS=off)`, 'parent')
+    }
+  }
+  if (egress.uplinkNetns !== undefined && traits && !traits.labNetwork) {
+    add(['egress', 'uplinkNetns'], `only applies to machines in a lab namespace (nspawn, qemu); provider.type "${providerType}" has none`, 'key')
   }
 
   // Artifact sources that need a location.

@@ -35,7 +35,7 @@ export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promi
 export async function convergeService(runner: Runner, spec: ServiceSpec): Promise<boolean> {
   const changed = [...await writeFiles(runner, spec.files), ...await uploadFiles(runner, spec.localFiles ?? [])]
   const stamped = await runner.test`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ]`
-  if (changed.some((p) => p.endsWith('.service'))) await runner.$`systemctl daemon-reload`
+  if (changed.some((p) => p.endsWith('.service') || p.includes('.service.d/'))) await runner.$`systemctl daemon-reload`
   await runner.$`systemctl enable --quiet ${spec.unit}`
   const restart = changed.length > 0 || !stamped
   if (restart) await runner.$`systemctl restart ${spec.unit}`

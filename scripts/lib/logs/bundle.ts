@@ -5,6 +5,8 @@
 // nodes, pods, events, CSRs, nodes as YAML. A failing command becomes a problem in index.json and
 // never stops the bundle. Every file passes through redactSecrets before it is written.
 //
+// index.json also says how traffic gets in and out (egress/summary.ts).
+//
 //   DIR/<node>/<what>.txt   DIR/cluster/<what>.txt   DIR/index.json
 
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -16,6 +18,7 @@ import { KUBELET_KUBECONFIG, adminKubectl } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { providerTraits, type ProviderTraits } from '../providers/traits.ts'
 import { INSTALLED_FILES, type InstalledFile } from '../templates/table.ts'
+import { networkSummary } from '../egress/summary.ts'
 import { redactSecrets } from './redact.ts'
 
 export interface LogsBundleOptions {
@@ -94,6 +97,8 @@ export function nodeCollects(role: 'control-plane' | 'worker', provider?: Pick<P
     { what: 'crictl-ps', command: 'crictl ps -a' },
     { what: 'crictl-images', command: 'crictl images' },
     { what: 'systemctl-failed', command: 'systemctl --failed --no-pager' },
+    // runtime:registries: one hosts.toml per registry host (mirrors, CA, plain http).
+    { what: 'containerd-hosts', command: 'for f in /etc/containerd/certs.d/*/hosts.toml; do [ -e "$f" ] || { echo "(no registry hosts configured)"; break; }; echo "== $f"; cat "$f"; done' },
     ...configFiles(role, provider).map((f) => ({
       what: fileWhat(f),
       command: `if [ -e ${f} ]; then cat ${f}; else echo "(${f} does not exist on this node)"; fi`,
@@ -175,6 +180,8 @@ export async function writeLogsBundle(o: LogsBundleOptions): Promise<LogsBundle>
     cluster: config.name,
     createdAt: new Date().toISOString(),
     nodes: nodes.map((n) => n.spec.name),
+    // Egress (uplink, upstream DNS, proxy), registries and the local registry, as the config has them.
+    network: networkSummary(config),
     files: entries,
     problems,
   }

@@ -7,6 +7,7 @@
 // Available; and `kubectl apply` (three-way merge) never removes fields someone else added.
 
 import { corednsManifest, COREDNS_NAMESPACE, MANIFEST_ANNOTATION, type CorednsManifest } from '../addons/coredns.ts'
+import { upstream } from '../egress/upstream.ts'
 import { corednsArtifact, corednsImageRef } from '../images/workloads.ts'
 import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
@@ -22,6 +23,7 @@ function manifest(ctx: StepContext): CorednsManifest {
     dnsServiceIP: ctx.config.kubernetes.dnsServiceIP,
     clusterDomain: ctx.config.kubernetes.clusterDomain,
     replicas: Math.min(2, ctx.config.nodes.length),
+    upstream: upstream(ctx.config),
   })
 }
 

@@ -16,6 +16,7 @@ import { kubeProxyStep } from './kube-proxy.ts'
 import { kubeletStep } from './kubelet.ts'
 import { networkPodRoutes } from './network-pod-routes.ts'
 import { osPrep } from './os-prep.ts'
+import { osResolver } from './os-resolver.ts'
 import { pkiCerts } from './pki-certs.ts'
 import { runtimeContainerd } from './runtime-containerd.ts'
 import { runtimeImages } from './runtime-images.ts'
@@ -24,6 +25,7 @@ import { runtimeRegistries } from './runtime-registries.ts'
 export const STEPS: readonly Step[] = [
   // Machine and OS, on every node at once
   osPrep,              // os:prep              kernel modules and sysctls, persistent and live
+  osResolver,          // os:resolver          lab machines: upstream resolvers in /etc/resolv.conf (egress)
   artifactsUpload,     // artifacts:upload     the node's verified binaries (skipped when present)
   // Container runtime
   runtimeContainerd,   // runtime:containerd   containerd + runc + CNI plugins, config as data

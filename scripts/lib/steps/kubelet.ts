@@ -15,6 +15,7 @@ import { BIN_DIR, BOOTSTRAP_KUBECONFIG, CA_FILE, KUBELET_PKI_DIR } from '../node
 import { externalToken } from '../node/api.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { kubeconfig } from '../pki/kubeconfig.ts'
+import { proxyDropIn } from '../egress/proxy.ts'
 import { kubeletConfig } from '../templates/files.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
@@ -22,11 +23,13 @@ import { INSTALLED_FILES } from '../templates/table.ts'
 function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
   const cfg = INSTALLED_FILES['kubelet/kubelet-config.yaml']
   const unit = INSTALLED_FILES['systemd/kubelet.service']
+  const proxy = INSTALLED_FILES['systemd/kubelet.service.d/kubelab-proxy.conf']
   return {
     unit: 'kubelet.service',
     files: [
       { path: cfg.dest, content: kubeletConfig(ctx.config, node.spec, node.substrate), mode: cfg.mode },
       { path: unit.dest, content: renderTemplate('systemd/kubelet.service', { binDir: BIN_DIR, nodeName: node.spec.name, nodeIP: node.spec.address }), mode: unit.mode },
+      { path: proxy.dest, content: proxyDropIn(ctx.config), mode: proxy.mode },
     ],
     localFiles: ctx.pki ? [ctx.pki.ca] : [],
     health: '[ "$(curl -sf http://127.0.0.1:10248/healthz)" = ok ]',

@@ -1,8 +1,9 @@
 // runtime:containerd — containerd's config (built as data: cgroup driver matching kubelet's,
 // sandbox image, CNI paths, restrict_oom_score_adj where the node needs it), its systemd unit,
-// crictl's config and the node's CNI conflist; enabled, running, restarted only when a file changed.
+// its proxy drop-in (egress.proxy), crictl's config and the node's CNI conflist; enabled, running, restarted only when a file changed.
 
 import { cniConflist, containerdConfig, crictlConfig } from '../templates/files.ts'
+import { proxyDropIn } from '../egress/proxy.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import type { WantedFile } from '../converge/files.ts'
@@ -19,6 +20,7 @@ function files(config: ClusterConfig, node: NodeHandle): WantedFile[] {
     // With registry credentials in it, config.toml is root's alone.
     { path: t['containerd/config.toml'].dest, content: containerdConfig(node.substrate, auth), mode: auth ? 0o600 : t['containerd/config.toml'].mode },
     { path: t['systemd/containerd.service'].dest, content: renderTemplate('systemd/containerd.service', { binDir: BIN_DIR }), mode: t['systemd/containerd.service'].mode },
+    { path: t['systemd/containerd.service.d/kubelab-proxy.conf'].dest, content: proxyDropIn(config), mode: t['systemd/containerd.service.d/kubelab-proxy.conf'].mode },
     { path: t['crictl.yaml'].dest, content: crictlConfig(), mode: t['crictl.yaml'].mode },
     { path: t['cni/net.d/10-bridge.conflist'].dest, content: cniConflist(node.spec), mode: t['cni/net.d/10-bridge.conflist'].mode },
   ]

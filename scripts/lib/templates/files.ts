@@ -74,6 +74,8 @@ export interface RegistryHostsSpec {
   readonly server?: string
   /** Whether `<host>/ca.crt` is installed beside hosts.toml (for the server). */
   readonly ca: boolean
+  /** Mirrors whose own host has a CA in the config: that host's installed ca.crt, by mirror URL. */
+  readonly mirrorCas?: Readonly<Record<string, string>>
 }
 
 /** The upstream endpoint of a registry host: docker.io's API lives on registry-1.docker.io. */
@@ -83,12 +85,21 @@ export function registryServer(host: string, insecure: boolean): string {
 
 /** Every hosts.toml kubelab writes: the config's registries, then the local registry's name. */
 export function registryHostsSpecs(registries: readonly RegistryConfig[], local?: { port: number; address: string }): RegistryHostsSpec[] {
-  const specs: RegistryHostsSpec[] = registries.map((r) => ({
-    host: r.host,
-    mirrors: r.mirrors,
-    server: registryServer(r.host, r.insecure),
-    ca: r.ca !== undefined,
-  }))
+  // A mirror is itself a registry host: a CA configured for that host applies to it as a mirror too.
+  const withCa = new Set(registries.filter((r) => r.ca !== undefined).map((r) => r.host))
+  const specs: RegistryHostsSpec[] = registries.map((r) => {
+    const mirrorCas = Object.fromEntries(r.mirrors.flatMap((m) => {
+      const host = new URL(m).host
+      return withCa.has(host) ? [[m, registryCaPath(host)]] : []
+    }))
+    return {
+      host: r.host,
+      mirrors: r.mirrors,
+      server: registryServer(r.host, r.insecure),
+      ca: r.ca !== undefined,
+      ...(Object.keys(mirrorCas).length > 0 ? { mirrorCas } : {}),
+    }
+  })
   if (local) specs.push({ host: `localhost:${local.port}`, mirrors: [`http://${local.address}:${LOCAL_REGISTRY_NODE_PORT}`], ca: false })
   return specs
 }
@@ -105,7 +116,7 @@ export function hostsToml(spec: RegistryHostsSpec): string {
   return `${HOSTS_TOML_MARK}\n` + toToml({
     ...(spec.server ? { server: spec.server } : {}),
     ...(spec.server && spec.ca ? { ca: registryCaPath(spec.host) } : {}),
-    ...(spec.mirrors.length > 0 ? { host: Object.fromEntries(spec.mirrors.map((m) => [m, { capabilities: pull }])) } : {}),
+    ...(spec.mirrors.length > 0 ? { host: Object.fromEntries(spec.mirrors.map((m) => [m, { capabilities: pull, ...(spec.mirrorCas?.[m] ? { ca: spec.mirrorCas[m] } : {}) }])) } : {}),
   }) + '\n'
 }
 

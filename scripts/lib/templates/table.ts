@@ -40,6 +40,11 @@ export const INSTALLED_FILES = {
   'cni/net.d/10-bridge.conflist': { kind: 'data', dest: '/etc/cni/net.d/10-bridge.conflist', mode: 0o644, on: 'all' },
   'kubelet/kubelet-config.yaml': { kind: 'data', dest: '/var/lib/kubelet/kubelet-config.yaml', mode: 0o644, restarts: 'kubelet.service', on: 'all' },
   'kube-proxy/kube-proxy-config.yaml': { kind: 'data', dest: '/var/lib/kube-proxy/kube-proxy-config.yaml', mode: 0o644, restarts: 'kube-proxy.service', on: 'all' },
+  // egress.proxy (egress/proxy.ts): one drop-in per unit that pulls or talks out, always present.
+  'systemd/containerd.service.d/kubelab-proxy.conf': { kind: 'data', dest: '/etc/systemd/system/containerd.service.d/kubelab-proxy.conf', mode: 0o644, restarts: 'containerd.service', on: 'all' },
+  'systemd/kubelet.service.d/kubelab-proxy.conf': { kind: 'data', dest: '/etc/systemd/system/kubelet.service.d/kubelab-proxy.conf', mode: 0o644, restarts: 'kubelet.service', on: 'all' },
+  // Machines in a lab namespace only (os:resolver): the upstream resolvers (egress/upstream.ts).
+  'resolv.conf': { kind: 'data', dest: '/etc/resolv.conf', mode: 0o644, on: 'all' },
   'crictl.yaml': { kind: 'data', dest: '/etc/crictl.yaml', mode: 0o644, on: 'all' },
   'nspawn/kubelab-node-fixups': { kind: 'template', dest: '/usr/local/sbin/kubelab-node-fixups', mode: 0o755, on: 'nspawn-image' },
   'nspawn/kubelab-node-fixups.service': { kind: 'template', dest: '/etc/systemd/system/kubelab-node-fixups.service', mode: 0o644, on: 'nspawn-image' },

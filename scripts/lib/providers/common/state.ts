@@ -19,12 +19,26 @@ export interface MachineRecord {
   createdAt: string
 }
 
+/** What the lab's uplink (uplink.ts) made outside the lab namespace, to remove exactly that. */
+export interface UplinkRecord {
+  /** The namespace of the far end; absent: the host's own. */
+  netns?: string
+  /** The far end's interface name. */
+  peer: string
+  cidr: string
+  /** The comment on every rule kubelab added there. */
+  comment: string
+  /** IP forwarding was off there before kubelab turned it on. */
+  forwardingWasOff: boolean
+}
+
 export interface ClusterState {
   cluster: string
   provider: string
   machines: Record<string, MachineRecord>
   /** Cluster-wide processes kubelab started (e.g. the rootless QEMU LAN hub), by purpose. */
   pids?: Record<string, number>
+  uplink?: UplinkRecord
 }
 
 export function defaultStateRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {

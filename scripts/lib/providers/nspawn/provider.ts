@@ -20,6 +20,7 @@ import { logTail, processMatches, stopProcess } from '../common/process.ts'
 import {
   cleanupMachine, ensureOverlay, machinePaths, NODE_CACHE_PATH, startNspawn, writeNodeFiles, type MachinePaths,
 } from './machine.ts'
+import { convergeUplink, destroyUplink, uplinkPreflight } from '../common/uplink.ts'
 import { ensureLab, ensureNodeNetwork, labNames, removeNamespace } from '../common/network.ts'
 
 const BOOT_DEADLINE_MS = 90_000
@@ -72,6 +73,7 @@ export class NspawnProvider implements Provider {
     let netnsOk = true
     try { mkdirSync('/run/netns', { recursive: true }); accessSync('/run/netns', constants.W_OK) } catch { netnsOk = false }
     add('network namespaces', netnsOk, netnsOk ? '/run/netns writable' : '/run/netns not writable', 'run as root')
+    checks.push(...await uplinkPreflight(this.ctx.config.egress.uplink))
     return checks
   }
 
@@ -84,6 +86,7 @@ export class NspawnProvider implements Provider {
     })
     const key = await ensureClusterKey(this.ctx.stateDir)
     await ensureLab(this.names.lab, `${config.provider.gateway}/${this.prefix()}`)
+    await convergeUplink(this.names.lab, config.name, config.egress.uplink, this.state, this.type)
     const hosts = Object.fromEntries(config.nodes.map((n) => [n.name, n.address]))
     const existing = this.state.read(config.name, this.type).machines
 
@@ -204,6 +207,7 @@ export class NspawnProvider implements Provider {
     const targets = names ?? all
     await Promise.all(targets.map((n) => this.destroyOne(n)))
     if (Object.keys(this.state.read(config.name, this.type).machines).length === 0) {
+      await destroyUplink(this.names.lab, config.name, this.state, this.type)
       await removeNamespace(this.names.lab)
       rmSync(this.ctx.stateDir, { recursive: true, force: true })
     }

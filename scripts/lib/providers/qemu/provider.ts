@@ -19,6 +19,7 @@ import { freePort, logTail, processMatches, spawnDetached, stopProcess } from '.
 import { StateStore, type MachineRecord } from '../common/state.ts'
 import { runnerFor } from '../../remote/machine.ts'
 import { probeKvm } from '../kvm.ts'
+import { convergeUplink, destroyUplink, uplinkPreflight } from '../common/uplink.ts'
 import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
 import { providerTraits } from '../traits.ts'
 import type { Machine, Provider, ProviderContext, ProviderInfo } from '../types.ts'
@@ -109,6 +110,7 @@ export class QemuProvider implements Provider {
       add('base image', false, `no base disk in ${diskPaths(this.ctx.cacheDir).dir}; building it needs root (debootstrap)`,
         'build it once as root with the same KUBELAB_CACHE (sudo -E npx kubelab up --machines-only), or set provider.qemu.image')
     }
+    if (!this.rootless) checks.push(...await uplinkPreflight(this.ctx.config.egress.uplink))
     return checks
   }
 
@@ -126,7 +128,10 @@ export class QemuProvider implements Provider {
         }
     const key = await ensureClusterKey(this.ctx.stateDir)
     if (this.rootless) await this.ensureLanHub()
-    else await ensureLab(this.names.lab, `${config.provider.gateway}/${config.provider.network.split('/')[1]}`)
+    else {
+      await ensureLab(this.names.lab, `${config.provider.gateway}/${config.provider.network.split('/')[1]}`)
+      await convergeUplink(this.names.lab, config.name, config.egress.uplink, this.state, this.type)
+    }
     const hosts = Object.fromEntries(config.nodes.map((n) => [n.name, n.address]))
     const started: string[] = []
     // A running VM whose forwards differ (addons.registry turned on or off): only the forwarders are replaced.
@@ -327,7 +332,10 @@ export class QemuProvider implements Provider {
     const left = this.state.read(config.name, this.type)
     if (Object.keys(left.machines).length === 0) {
       await stopProcess(left.pids?.lanHub, ['lan-hub.mjs', this.lanSocket()], 2_000)
-      if (!this.rootless) await removeNamespace(this.names.lab)
+      if (!this.rootless) {
+        await destroyUplink(this.names.lab, this.ctx.config.name, this.state, this.type)
+        await removeNamespace(this.names.lab)
+      }
       rmSync(this.ctx.stateDir, { recursive: true, force: true })
     }
   }
