@@ -47,15 +47,17 @@ test('precedence: flags > environment > .env > YAML > defaults', (t) => {
 
   t.is(loadConfig(file, { env: {} }).config.provider.type, 'nspawn', '.env beats YAML')
   t.is(loadConfig(file, { env: {} }).config.ssh.user, 'fromdotenv')
-  t.is(loadConfig(file, { env: {}, envFile: '/nonexistent/.env' }).config.provider.type, 'qemu',
-    'a missing .env is fine and YAML stays')
+  const emptyEnv = path.join(dir, 'empty.env')
+  writeFileSync(emptyEnv, '')
+  t.is(loadConfig(file, { env: {}, envFile: emptyEnv }).config.provider.type, 'qemu',
+    'another (empty) .env and YAML stays')
   const env = { KUBELAB_KUBERNETES_VERSION: 'v1.35.2' }
   t.is(loadConfig(file, { env }).config.kubernetes.version, 'v1.35.2', 'environment beats .env')
   const flags = [{ path: ['kubernetes', 'version'], value: 'v1.34.1', origin: '--kubernetes-version (flag)' }]
   t.is(loadConfig(file, { env, flags }).config.kubernetes.version, 'v1.34.1', 'flags beat environment')
   const noYaml = path.join(dir, 'bare.yaml')
   writeFileSync(noYaml, minimal)
-  t.is(loadConfig(noYaml, { env: {}, envFile: '/nonexistent/.env' }).config.kubernetes.version, 'v1.35.4', 'default')
+  t.is(loadConfig(noYaml, { env: {}, envFile: emptyEnv }).config.kubernetes.version, 'v1.35.4', 'default')
 })
 
 test('a bad value from the environment is reported with its origin, not a file line', (t) => {
