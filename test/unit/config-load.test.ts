@@ -43,18 +43,20 @@ test('precedence: flags > environment > .env > YAML > defaults', (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = path.join(dir, 'cluster.config.yaml')
   writeFileSync(file, `provider: {type: qemu}\nkubernetes: {version: v1.34.4}\n${minimal}`)
-  writeFileSync(path.join(dir, '.env'), 'KUBELAB_PROVIDER=nspawn\nKUBELAB_KUBERNETES_VERSION=v1.35.1\nKUBELAB_SSH_USER=fromdotenv\n')
+  writeFileSync(path.join(dir, '.env'), 'KUBELAB_PROVIDER=nspawn\nKUBELAB_KUBERNETES_VERSION=v1.35.4\nKUBELAB_SSH_USER=fromdotenv\n')
 
   t.is(loadConfig(file, { env: {} }).config.provider.type, 'nspawn', '.env beats YAML')
   t.is(loadConfig(file, { env: {} }).config.ssh.user, 'fromdotenv')
+  t.is(loadConfig(file, { env: {} }).config.kubernetes.version, 'v1.35.4', '.env beats YAML (v1.34.4)')
   const emptyEnv = path.join(dir, 'empty.env')
   writeFileSync(emptyEnv, '')
   t.is(loadConfig(file, { env: {}, envFile: emptyEnv }).config.provider.type, 'qemu',
     'another (empty) .env and YAML stays')
-  const env = { KUBELAB_KUBERNETES_VERSION: 'v1.35.2' }
-  t.is(loadConfig(file, { env }).config.kubernetes.version, 'v1.35.2', 'environment beats .env')
-  const flags = [{ path: ['kubernetes', 'version'], value: 'v1.34.1', origin: '--kubernetes-version (flag)' }]
-  t.is(loadConfig(file, { env, flags }).config.kubernetes.version, 'v1.34.1', 'flags beat environment')
+  // The versions lock pins one patch per minor: the layers alternate between the two pinned versions.
+  const env = { KUBELAB_KUBERNETES_VERSION: 'v1.34.4' }
+  t.is(loadConfig(file, { env }).config.kubernetes.version, 'v1.34.4', 'environment beats .env (v1.35.4)')
+  const flags = [{ path: ['kubernetes', 'version'], value: 'v1.35.4', origin: '--kubernetes-version (flag)' }]
+  t.is(loadConfig(file, { env, flags }).config.kubernetes.version, 'v1.35.4', 'flags beat environment (v1.34.4)')
   const noYaml = path.join(dir, 'bare.yaml')
   writeFileSync(noYaml, minimal)
   t.is(loadConfig(noYaml, { env: {}, envFile: emptyEnv }).config.kubernetes.version, 'v1.35.4', 'default')
