@@ -95,3 +95,35 @@ test('a missing config file is a ConfigError naming it', (t) => {
   const err = t.throws(() => loadConfig('/nonexistent/cluster.config.yaml', { env: {} }), { instanceOf: ConfigError })
   t.regex(err!.issues[0]!.message, /file not found/)
 })
+
+test('input files: what is not a small regular text file is one problem naming the file', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubelab-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, data: string | Buffer) => { writeFileSync(path.join(dir, name), data); return path.join(dir, name) }
+  const cases: [string, string, RegExp][] = [
+    ['a device', '/dev/null', /is not a regular file/],
+    ['a directory', dir, /is a directory/],
+    ['over 1 MiB of text', write('big.yaml', `# ${'x'.repeat(1024 * 1024)}\n${minimal}`), /too big for a config/],
+    ['not UTF-8 (no NUL)', write('latin1.yaml', Buffer.from([0x6e, 0x3a, 0x20, 0xe9, 0xff, 0x0a])), /is not UTF-8 text/],
+    ['binary', write('nul.yaml', Buffer.from('nodes: []\0\n')), /is a binary file/],
+  ]
+  for (const [what, file, why] of cases) {
+    const err = t.throws(() => loadConfig(file, { env: {}, display: 'shown.yaml' }), { instanceOf: ConfigError }, what)
+    t.deepEqual(err!.issues.map((i) => [i.path, i.location.file, i.location.line]), [['', 'shown.yaml', undefined]], what)
+    t.regex(err!.issues[0]!.message, why, what)
+  }
+  const config = write('c.yaml', minimal)
+  const env = t.throws(() => loadConfig(config, { env: {}, envFile: path.join(dir, 'missing.env') }), { instanceOf: ConfigError })
+  t.is(env!.file, path.join(dir, 'missing.env'))
+  t.regex(env!.issues[0]!.message, /file not found \(named by --env-file\)/)
+  t.notThrows(() => loadConfig(config, { env: {} }), 'a missing .env beside the config is fine')
+})
+
+test('many problems: at most 20 listed and the rest counted; long values clipped', (t) => {
+  const nodes = Array.from({ length: 30 }, (_, i) => `  - {name: n${i}, role: boss}`).join('\n')
+  const err = t.throws(() => parseConfig(`name: "${'N'.repeat(5000)}"\nnodes:\n${nodes}\n`, { file: '/x/c.yaml', env: {} }), { instanceOf: ConfigError })
+  t.is(err!.issues.length, 21)
+  t.regex(err!.issues[20]!.message, /^\.\.\. and 11 more problems$/)
+  t.true(err!.issues.every((i) => i.message.length < 400), 'each message bounded')
+  t.regex(err!.issues[0]!.message, /more characters\)$/)
+})
