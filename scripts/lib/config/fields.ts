@@ -117,6 +117,13 @@ export function imageRefProblem(text: string): string | undefined {
   return `must be an image reference such as registry.example.com/kubelab/testbox:1.0${got(text)}`
 }
 
+/** A registry host as image names spell it: a host (any case, as registries are named) and a port 1-65535. */
+export function registryHostProblem(text: string): string | undefined {
+  const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(text)
+  if (m && hostProblem(m[1]!.toLowerCase()) === undefined && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535))) return undefined
+  return `must be a registry host as image names spell it (such as docker.io or registry.example.com:5000, port 1-65535)${got(text)}`
+}
+
 /** A multipass image: an alias such as 24.04, noble or daily:24.04, or an http(s)/file URL. */
 export function multipassImageProblem(text: string): string | undefined {
   if (/^[A-Za-z0-9][A-Za-z0-9.:_-]{0,127}$/.test(text)) return undefined
@@ -186,6 +193,7 @@ export function fieldProblems(data: unknown, o: {
   check(['ssh', 'bastion', 'host'], asObj(ssh.bastion).host, hostProblem)
   check(['ssh', 'bastion', 'user'], asObj(ssh.bastion).user, userProblem)
   check(['smoke', 'image'], asObj(root.smoke).image, imageRefProblem)
+  for (const host of Object.keys(asObj(root.registries))) check(['registries', host], host, registryHostProblem, 'key')
 
   const nodes = Array.isArray(root.nodes) ? root.nodes.map(asObj) : []
   nodes.forEach((n, i) => {
