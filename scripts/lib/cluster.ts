@@ -9,6 +9,7 @@ import path from 'node:path'
 import { parse, stringify } from 'yaml'
 import { cacheDir as defaultCacheDir } from './artifacts/cache.ts'
 import { resolveArtifacts } from './artifacts/resolve.ts'
+import { resolveNodeHosts } from './config/hosts.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { ClusterConfig } from './config/types.ts'
 import { UsageError } from './errors.ts'
@@ -35,8 +36,9 @@ export interface Cluster {
 
 export function openCluster(loaded: LoadedConfig, o: { env: Env; progress: Progress }): Cluster {
   const stateDir = clusterStateDir(loaded.config.name, o.env)
-  // Nodes keep the address and pod CIDR they were given, whatever was removed before them.
-  const config = stabilize(loaded, stateDir)
+  // Nodes keep the address and pod CIDR they were given, whatever was removed before them; a host
+  // name as an address (ssh) is resolved here, once, and the address used.
+  const config = resolveNodeHosts(stabilize(loaded, stateDir), (line) => o.progress.info(line))
   const choice = chooseProvider(config.provider.type)
   const cacheDir = defaultCacheDir(o.env)
   const provider = createProvider(choice, { config, stateDir, cacheDir, progress: o.progress })

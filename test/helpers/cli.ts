@@ -12,7 +12,7 @@ export interface CliRun {
 export interface CliOptions {
   env?: Record<string, string>
   cwd?: string
-  /** Run as this user (needs root): `runuser -u USER -- node kubelab.mjs ...`. */
+  /** Run as this user (needs root): `runuser -u USER -- node -- kubelab.mjs ...`. */
   asUser?: string
   timeoutMs?: number
 }
@@ -20,8 +20,8 @@ export interface CliOptions {
 export function kubelab(args: string[], options: CliOptions = {}): Promise<CliRun> {
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', ...options.env }
   const [cmd, argv] = options.asUser
-    ? ['runuser', ['-u', options.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args]]
-    : [process.execPath, [CLI, ...args]]
+    ? ['runuser', ['-u', options.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, '--', CLI, ...args]]
+    : [process.execPath, ['--', CLI, ...args]]
   return new Promise((resolve) => {
     execFile(cmd, argv as string[], { cwd: options.cwd ?? ROOT, env, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0

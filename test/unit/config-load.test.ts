@@ -43,19 +43,23 @@ test('precedence: flags > environment > .env > YAML > defaults', (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = path.join(dir, 'cluster.config.yaml')
   writeFileSync(file, `provider: {type: qemu}\nkubernetes: {version: v1.34.4}\n${minimal}`)
-  writeFileSync(path.join(dir, '.env'), 'KUBELAB_PROVIDER=nspawn\nKUBELAB_KUBERNETES_VERSION=v1.35.1\nKUBELAB_SSH_USER=fromdotenv\n')
+  writeFileSync(path.join(dir, '.env'), 'KUBELAB_PROVIDER=nspawn\nKUBELAB_KUBERNETES_VERSION=v1.35.4\nKUBELAB_SSH_USER=fromdotenv\n')
 
   t.is(loadConfig(file, { env: {} }).config.provider.type, 'nspawn', '.env beats YAML')
   t.is(loadConfig(file, { env: {} }).config.ssh.user, 'fromdotenv')
-  t.is(loadConfig(file, { env: {}, envFile: '/nonexistent/.env' }).config.provider.type, 'qemu',
-    'a missing .env is fine and YAML stays')
-  const env = { KUBELAB_KUBERNETES_VERSION: 'v1.35.2' }
-  t.is(loadConfig(file, { env }).config.kubernetes.version, 'v1.35.2', 'environment beats .env')
-  const flags = [{ path: ['kubernetes', 'version'], value: 'v1.34.1', origin: '--kubernetes-version (flag)' }]
-  t.is(loadConfig(file, { env, flags }).config.kubernetes.version, 'v1.34.1', 'flags beat environment')
+  t.is(loadConfig(file, { env: {} }).config.kubernetes.version, 'v1.35.4', '.env beats YAML (v1.34.4)')
+  const emptyEnv = path.join(dir, 'empty.env')
+  writeFileSync(emptyEnv, '')
+  t.is(loadConfig(file, { env: {}, envFile: emptyEnv }).config.provider.type, 'qemu',
+    'another (empty) .env and YAML stays')
+  // The versions lock pins one patch per minor: the layers alternate between the two pinned versions.
+  const env = { KUBELAB_KUBERNETES_VERSION: 'v1.34.4' }
+  t.is(loadConfig(file, { env }).config.kubernetes.version, 'v1.34.4', 'environment beats .env (v1.35.4)')
+  const flags = [{ path: ['kubernetes', 'version'], value: 'v1.35.4', origin: '--kubernetes-version (flag)' }]
+  t.is(loadConfig(file, { env, flags }).config.kubernetes.version, 'v1.35.4', 'flags beat environment (v1.34.4)')
   const noYaml = path.join(dir, 'bare.yaml')
   writeFileSync(noYaml, minimal)
-  t.is(loadConfig(noYaml, { env: {}, envFile: '/nonexistent/.env' }).config.kubernetes.version, 'v1.35.4', 'default')
+  t.is(loadConfig(noYaml, { env: {}, envFile: emptyEnv }).config.kubernetes.version, 'v1.35.4', 'default')
 })
 
 test('a bad value from the environment is reported with its origin, not a file line', (t) => {
@@ -90,4 +94,36 @@ test('did-you-mean suggests close keys only', (t) => {
 test('a missing config file is a ConfigError naming it', (t) => {
   const err = t.throws(() => loadConfig('/nonexistent/cluster.config.yaml', { env: {} }), { instanceOf: ConfigError })
   t.regex(err!.issues[0]!.message, /file not found/)
+})
+
+test('input files: what is not a small regular text file is one problem naming the file', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubelab-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, data: string | Buffer) => { writeFileSync(path.join(dir, name), data); return path.join(dir, name) }
+  const cases: [string, string, RegExp][] = [
+    ['a device', '/dev/null', /is not a regular file/],
+    ['a directory', dir, /is a directory/],
+    ['over 1 MiB of text', write('big.yaml', `# ${'x'.repeat(1024 * 1024)}\n${minimal}`), /too big for a config/],
+    ['not UTF-8 (no NUL)', write('latin1.yaml', Buffer.from([0x6e, 0x3a, 0x20, 0xe9, 0xff, 0x0a])), /is not UTF-8 text/],
+    ['binary', write('nul.yaml', Buffer.from('nodes: []\0\n')), /is a binary file/],
+  ]
+  for (const [what, file, why] of cases) {
+    const err = t.throws(() => loadConfig(file, { env: {}, display: 'shown.yaml' }), { instanceOf: ConfigError }, what)
+    t.deepEqual(err!.issues.map((i) => [i.path, i.location.file, i.location.line]), [['', 'shown.yaml', undefined]], what)
+    t.regex(err!.issues[0]!.message, why, what)
+  }
+  const config = write('c.yaml', minimal)
+  const env = t.throws(() => loadConfig(config, { env: {}, envFile: path.join(dir, 'missing.env') }), { instanceOf: ConfigError })
+  t.is(env!.file, path.join(dir, 'missing.env'))
+  t.regex(env!.issues[0]!.message, /file not found \(named by --env-file\)/)
+  t.notThrows(() => loadConfig(config, { env: {} }), 'a missing .env beside the config is fine')
+})
+
+test('many problems: at most 20 listed and the rest counted; long values clipped', (t) => {
+  const nodes = Array.from({ length: 30 }, (_, i) => `  - {name: n${i}, role: boss}`).join('\n')
+  const err = t.throws(() => parseConfig(`name: "${'N'.repeat(5000)}"\nnodes:\n${nodes}\n`, { file: '/x/c.yaml', env: {} }), { instanceOf: ConfigError })
+  t.is(err!.issues.length, 21)
+  t.regex(err!.issues[20]!.message, /^\.\.\. and 11 more problems$/)
+  t.true(err!.issues.every((i) => i.message.length < 400), 'each message bounded')
+  t.regex(err!.issues[0]!.message, /more characters\)$/)
 })

@@ -55,9 +55,11 @@ nodes:
 test('mirror URLs: http(s) with a host, nothing secret or odd in them', (t) => {
   t.is(mirrorUrlProblem('https://mirror.example.internal'), undefined)
   t.is(mirrorUrlProblem('http://10.0.0.5:5000/v2'), undefined)
-  t.regex(mirrorUrlProblem('mirror.example.internal')!, /must be an http\(s\) URL/)
+  t.regex(mirrorUrlProblem('mirror.example.internal')!, /must be a URL such as https:\/\/mirror\.example\.com/)
   t.regex(mirrorUrlProblem('ftp://mirror')!, /http:\/\/ or https:\/\//)
-  t.regex(mirrorUrlProblem('https://u:p@mirror')!, /no query, fragment or credentials/)
+  t.regex(mirrorUrlProblem('https://u:p@mirror')!, /no user info/)
+  t.regex(mirrorUrlProblem('https://mirror?x=1')!, /no query or fragment/)
+  t.regex(mirrorUrlProblem('https://mirror:99999')!, /port from 1 to 65535/)
 })
 
 test('forwards: the registry only on the control plane and only with the addon, at its fixed port', (t) => {

@@ -7,7 +7,8 @@ export interface Cidr {
   readonly prefix: number
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+/** Decimal octets without leading zeros: iproute2 and inet_aton read 010 as octal 8. */
+const IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/
 
 export function parseIPv4(text: string): number | undefined {
   const m = IPV4.exec(text)
@@ -34,7 +35,7 @@ export function parseCidr(text: string): CidrParse {
   const ip = parseIPv4(text.slice(0, slash))
   const prefixText = text.slice(slash + 1)
   const prefix = /^\d{1,2}$/.test(prefixText) ? Number(prefixText) : NaN
-  if (ip === undefined) return { ok: false, reason: 'must be an IPv4 CIDR such as 10.244.0.0/16 (bad address)' }
+  if (ip === undefined) return { ok: false, reason: 'must be an IPv4 CIDR such as 10.244.0.0/16 (bad address: octets 0-255, no leading zeros)' }
   if (!(prefix >= 0 && prefix <= 32)) return { ok: false, reason: 'must be an IPv4 CIDR with a prefix length 0-32' }
   const base = (ip & maskOf(prefix)) >>> 0
   if (base !== ip) {

@@ -5,7 +5,7 @@
 // Every problem is reported at once, each as file:line:col path: message; nothing runs on a
 // config with problems.
 
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import dotenv from 'dotenv'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml'
@@ -46,7 +46,7 @@ export interface Override {
 export interface LoadOptions {
   /** Process environment; default process.env. */
   env?: Readonly<Record<string, string | undefined>>
-  /** .env file; default: `.env` beside the config file (missing is fine). */
+  /** .env file, which must exist; default: `.env` beside the config file (missing is fine). */
   envFile?: string
   /** Overrides from flags (they beat the environment). */
   flags?: readonly Override[]
@@ -59,9 +59,71 @@ export interface LoadedConfig {
   env: Readonly<Record<string, string | undefined>>
 }
 
-/** The environment as kubelab sees it: .env values under the real environment. */
-export function loadEnv(envFile: string, processEnv: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
-  const fromFile = existsSync(envFile) ? dotenv.parse(readFileSync(envFile)) : {}
+/** A config is a few KiB; anything near this is not one (and would flood the report). */
+const MAX_INPUT_BYTES = 1024 * 1024
+/** At most this many problems are listed, each at most this long; the rest is counted. */
+const MAX_ISSUES = 20
+const MAX_MESSAGE = 240
+
+/** A problem with the file as a whole (missing, not a file, not text): a ConfigError naming it. */
+function fileError(display: string, message: string): ConfigError {
+  return new ConfigError(display, [{ path: '', message, location: { file: display } }])
+}
+
+/**
+ * The text of a config or .env file, or a ConfigError saying why not. Opened non-blocking and
+ * checked with fstat before any read, so a FIFO or device is refused at once instead of blocking
+ * the process (and its signal handlers). `notFound`: the message for a missing file; without it a
+ * missing file reads as undefined.
+ */
+export function readInputFile(file: string, display: string, notFound?: string): string | undefined {
+  let fd: number
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && notFound === undefined) return undefined
+    if (code === 'ENOENT') throw fileError(display, notFound!)
+    if (code === 'EISDIR') throw fileError(display, 'is a directory, not a file')
+    throw fileError(display, `cannot be opened (${code ?? (err as Error).message})`)
+  }
+  try {
+    const st = fstatSync(fd)
+    if (st.isDirectory()) throw fileError(display, 'is a directory, not a file')
+    if (!st.isFile()) throw fileError(display, 'is not a regular file (a FIFO, socket or device); give a file')
+    if (st.size > MAX_INPUT_BYTES) throw fileError(display, `is ${st.size} bytes, too big for a config (at most ${MAX_INPUT_BYTES})`)
+    const bytes = readFileSync(fd)
+    if (bytes.includes(0)) throw fileError(display, 'is a binary file, not YAML or .env text')
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    } catch {
+      throw fileError(display, 'is not UTF-8 text')
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw fileError(display, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Problems as the report shows them: at most MAX_ISSUES, each message at most MAX_MESSAGE long. */
+function bounded(issues: ConfigIssue[], display: string): ConfigIssue[] {
+  const clip = (m: string) => (m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE)}... (${m.length - MAX_MESSAGE} more characters)` : m)
+  const shown = issues.slice(0, MAX_ISSUES).map((i) => ({ ...i, message: clip(i.message) }))
+  if (issues.length > MAX_ISSUES) {
+    shown.push({ path: '', message: `... and ${issues.length - MAX_ISSUES} more problems`, location: { file: display } })
+  }
+  return shown
+}
+
+/**
+ * The environment as kubelab sees it: .env values under the real environment. `required`: the
+ * file was named (--env-file), so it must exist.
+ */
+export function loadEnv(envFile: string, processEnv: Readonly<Record<string, string | undefined>>, required = false): Record<string, string | undefined> {
+  const text = readInputFile(envFile, envFile, required ? 'file not found (named by --env-file)' : undefined)
+  const fromFile = text === undefined ? {} : dotenv.parse(text)
   return { ...fromFile, ...processEnv }
 }
 
@@ -121,10 +183,7 @@ export class SourceMap {
 /** Reads, validates and resolves a config file. Throws ConfigError with every problem found. */
 export function loadConfig(file: string, options: LoadOptions & { display?: string } = {}): LoadedConfig {
   const display = options.display ?? file
-  if (!existsSync(file)) {
-    throw new ConfigError(display, [{ path: '', message: 'file not found (give another with -c FILE)', location: { file: display } }])
-  }
-  const text = readFileSync(file, 'utf8')
+  const text = readInputFile(file, display, 'file not found (give another with -c FILE)')!
   return parseConfig(text, { ...options, file: path.resolve(file), display })
 }
 
@@ -137,19 +196,19 @@ export function parseConfig(
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
-    throw new ConfigError(display, doc.errors.map((e) => {
+    throw new ConfigError(display, bounded(doc.errors.map((e) => {
       const pos = lines.linePos(e.pos[0])
       return {
         path: '',
         message: `invalid YAML: ${e.message.split('\n')[0]}`,
         location: { file: display, line: pos.line, col: pos.col },
       }
-    }))
+    }), display))
   }
 
   const envFile = options.envFile ?? path.join(path.dirname(options.file), '.env')
   const processEnv = options.env ?? process.env
-  const env = loadEnv(envFile, processEnv)
+  const env = loadEnv(envFile, processEnv, options.envFile !== undefined)
   const fromDotenv = new Set(Object.keys(env).filter((k) => processEnv[k] === undefined))
   const flagPaths = new Set((options.flags ?? []).map((f) => f.path.join('.')))
   const overrides = [
@@ -157,7 +216,13 @@ export function parseConfig(
     ...envOverrides(env, fromDotenv).filter((o) => !flagPaths.has(o.path.join('.'))),
   ]
 
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml refuses alias expansion past maxAliasCount (a "billion laughs" document).
+    throw fileError(display, `invalid YAML: ${(err as Error).message.split('\n')[0]} (aliases expand to too many nodes)`)
+  }
   if (data && typeof data === 'object' && !Array.isArray(data)) {
     for (const o of overrides) setIn(data as Record<string, unknown>, o.path, o.value)
   }
@@ -171,7 +236,7 @@ export function parseConfig(
       location: map.locate(p.path, p.anchor),
     }))
     issues.sort((a, b) => (a.location.line ?? Infinity) - (b.location.line ?? Infinity) || (a.location.col ?? 0) - (b.location.col ?? 0))
-    throw new ConfigError(display, issues)
+    throw new ConfigError(display, bounded(issues, display))
   }
   const input = data as ConfigInput
   return { config: resolve(input, env, options.file), input, env }

@@ -6,7 +6,8 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import * as cidr from './cidr.ts'
-import { derivePodCidrs, deriveAddresses, DEFAULTS } from './resolve.ts'
+import { fieldProblems, httpUrl } from './fields.ts'
+import { derivePodCidrs, deriveAddresses, DEFAULTS, parseMemoryMiB } from './resolve.ts'
 import { jsonSchema, PROVIDERS, PROXY_URL_PATTERN, type ProviderType } from './schema.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { isSupported, parseVersion, supportedRange, DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
@@ -127,19 +128,8 @@ const int = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as num
 
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
 
-/** A mirror URL containerd can use: http(s), a host, nothing after the path. */
-export function mirrorUrlProblem(text: string): string | undefined {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    return `must be an http(s) URL such as https://mirror.example.com or http://10.0.0.5:5000; got "${text}"`
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL; got "${text}"`
-  if (!url.hostname) return `must name a host; got "${text}"`
-  if (url.search || url.hash || url.username || url.password) return `must have no query, fragment or credentials (credentials go in registries.HOST.credentials); got "${text}"`
-  return undefined
-}
+/** A mirror URL containerd can use: http(s), a host, a port in range, nothing secret or after the path. */
+export const mirrorUrlProblem = httpUrl('https://mirror.example.com or http://10.0.0.5:5000')
 
 const PROXY_URL = new RegExp(PROXY_URL_PATTERN)
 
@@ -392,5 +382,10 @@ export function validate(data: unknown, env: Readonly<Record<string, string | un
   const structural = validateSchema(data) ? [] : (validateSchema.errors ?? []).map(structuralProblem)
   const broken = new Set(structural.map((p) => formatPath(p.path)))
   const cross = crossCheck(data, env, baseDir).filter((p) => !broken.has(formatPath(p.path)))
-  return [...structural, ...cross]
+  // Field types (fields.ts): only where nothing else has spoken about the value yet.
+  const said = new Set([...broken, ...cross.map((p) => formatPath(p.path))])
+  const versionSupported = (v: string) => { const p = parseVersion(v); return p !== undefined && isSupported(p) }
+  const fields = fieldProblems(data, { parseMemoryMiB, versionSupported, ...(baseDir !== undefined ? { baseDir } : {}) })
+    .filter((p) => !said.has(formatPath(p.path)))
+  return [...structural, ...cross, ...fields]
 }

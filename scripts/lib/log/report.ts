@@ -66,6 +66,9 @@ function stepCauseDetails(err: StepError, lines: string[]): string | undefined {
 /** Human-readable report of any error, as printed on stderr by the CLI. */
 export function formatError(err: unknown): string {
   if (err instanceof ConfigError) {
+    const only = err.issues.length === 1 ? err.issues[0]! : undefined
+    // A problem with the file as a whole (missing, a directory, binary): one line.
+    if (only && !only.path && only.location.line === undefined && !only.location.origin) return `✗ ${formatLocation(only.location)}: ${only.message}`
     return [`✗ ${err.message}`, ...indent(err.issues.map(formatIssue))].join('\n')
   }
   if (!(err instanceof KubelabError)) {

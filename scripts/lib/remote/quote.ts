@@ -23,6 +23,12 @@ export function quote(arg: string): string {
   )
 }
 
+/** Quotes one value as a single POSIX sh word (for `#!/bin/sh` files, where $'...' is not syntax). */
+export function quoteSh(arg: string): string {
+  if (arg !== '' && SAFE.test(arg)) return arg
+  return `'${arg.replace(/'/g, `'\\''`)}'`
+}
+
 const RAW = Symbol('kubelab.raw')
 
 /** A piece of shell text inserted into a `$` template unquoted. Use for trusted syntax only. */

@@ -39,11 +39,20 @@ async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObjec
     const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'GET', `/api/v1/nodes/${node.spec.name}`)
     return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
   }
-  const r = await kubectl(ctx.nodes, ['get', 'node', node.spec.name, '-o', 'json'], { nothrow: true })
+  const r = await kubectl(ctx.nodes, ['get', '-o', 'json', '--', 'node', node.spec.name], { nothrow: true })
   return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
 }
 
 const hasClientCert = hasJoined
+
+/**
+ * `kubectl label` for the node's role and config labels: flags first, then `--`, so no key or
+ * value can be read as a flag (validation refuses such keys too; this holds without it).
+ */
+export function labelArgs(node: { name: string; role: string; labels: Readonly<Record<string, string>> }): string[] {
+  const labels = { [`node-role.kubernetes.io/${node.role}`]: '', ...node.labels }
+  return ['label', '--overwrite', '--', 'node', node.name, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]
+}
 
 /**
  * How long each join phase may take. Generous on purpose: a wait ends as soon as its phase is done,
@@ -86,11 +95,10 @@ export const joinNode: Step = {
       return
     }
     // Role and config labels: kubelet may not set node-role labels on itself (NodeRestriction).
-    const labels = { [`node-role.kubernetes.io/${node.spec.role}`]: '', ...node.spec.labels }
-    await kubectl(ctx.nodes, ['label', 'node', node.spec.name, '--overwrite', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)])
+    await kubectl(ctx.nodes, labelArgs(node.spec))
     await wait(ctx, node, `${node.spec.name}'s serving certificate`, async () => {
       const pending = await pendingServingCsrs(ctx, node)
-      if (pending.length > 0) await kubectl(ctx.nodes, ['certificate', 'approve', ...pending])
+      if (pending.length > 0) await kubectl(ctx.nodes, ['certificate', 'approve', '--', ...pending])
       return (await node.runner.test`test -s ${SERVING_CERT}`) ? undefined : 'serving CSR not issued yet'
     })
   },

@@ -4,6 +4,7 @@
 // node) are deleted — only inside the cluster CIDR, never the node's own CIDR, never other routes.
 
 import * as cidr from '../config/cidr.ts'
+import { quoteSh } from '../remote/quote.ts'
 import { renderTemplate } from '../templates/render.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 import { differingFiles, writeFiles, type WantedFile } from '../converge/files.ts'
@@ -35,10 +36,15 @@ function stale(ctx: StepContext, node: NodeHandle, table: string): string[] {
   return staleRoutes(table, { clusterCIDR: ctx.config.kubernetes.clusterCIDR, own: node.spec.podCIDR, wanted: routes(ctx, node).map((r) => r.cidr) })
 }
 
+/** The script's body: one `ip route replace` per route, every value one quoted sh word (pure). */
+export function routeLines(list: readonly { cidr: string; via: string }[]): string {
+  return list.map((r) => `ip route replace ${quoteSh(r.cidr)} via ${quoteSh(r.via)}`).join('\n') || ':'
+}
+
 function files(ctx: StepContext, node: NodeHandle): WantedFile[] {
   const script = INSTALLED_FILES['network/kubelab-pod-routes']
   const unit = INSTALLED_FILES['systemd/kubelab-pod-routes.service']
-  const lines = routes(ctx, node).map((r) => `ip route replace ${r.cidr} via ${r.via}`).join('\n') || ':'
+  const lines = routeLines(routes(ctx, node))
   return [
     { path: script.dest, content: renderTemplate('network/kubelab-pod-routes', { routes: lines }), mode: script.mode },
     { path: unit.dest, content: renderTemplate('systemd/kubelab-pod-routes.service', {}), mode: unit.mode },

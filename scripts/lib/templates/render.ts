@@ -20,6 +20,23 @@ export function placeholders(text: string): Set<string> {
 
 export type TemplateValues = Readonly<Record<string, string>>
 
+/**
+ * What a value inside a line may hold. A placeholder alone on its line is a block (any lines of
+ * text); one inside a line gets one line; inside a unit file one plain word, since systemd reads
+ * whitespace, quotes, `\`, `;`, `%` (specifiers) and `$` (variables) as syntax. Config values are
+ * validated to their types first (config/fields.ts); this is the last line of defence.
+ */
+const ONE_LINE = /^[^\n\r\0]*$/
+const UNIT_WORD = /^[A-Za-z0-9_.,:/=@+-]*$/
+
+function inlineProblems(name: string, text: string, values: TemplateValues): string[] {
+  const inline = new Set(text.split('\n').filter((l) => !/^\s*\{\{\s*[A-Za-z][A-Za-z0-9]*\s*\}\}\s*$/.test(l))
+    .flatMap((l) => [...l.matchAll(PLACEHOLDER)].map((m) => m[1]!)))
+  const word = name.startsWith('systemd/') ? UNIT_WORD : ONE_LINE
+  return [...inline].filter((k) => values[k] !== undefined && !word.test(values[k]!)).sort()
+    .map((k) => `the value for {{ ${k} }} is not ${word === UNIT_WORD ? 'one plain word' : 'one line'}: ${JSON.stringify(values[k]!.slice(0, 80))}`)
+}
+
 export function renderText(name: string, text: string, values: TemplateValues): string {
   const used = placeholders(text)
   const missing = [...used].filter((p) => values[p] === undefined).sort()
@@ -27,6 +44,7 @@ export function renderText(name: string, text: string, values: TemplateValues): 
   const problems: string[] = []
   if (missing.length) problems.push(`no value for ${missing.map((m) => `{{ ${m} }}`).join(', ')}`)
   if (unknown.length) problems.push(`values not used by the template: ${unknown.join(', ')}`)
+  problems.push(...inlineProblems(name, text, values))
   if (problems.length) throw new TemplateError(`template ${name}: ${problems.join('; ')}`)
   const out = text.replace(PLACEHOLDER, (_, key: string) => values[key]!)
   const stray = out.split('\n').findIndex((l) => STRAY.test(l))
