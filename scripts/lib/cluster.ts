@@ -4,7 +4,7 @@
 // server's 127.0.0.1 forward, the pinned kubectl).
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse, stringify } from 'yaml'
 import { cacheDir as defaultCacheDir } from './artifacts/cache.ts'
@@ -12,6 +12,7 @@ import { resolveArtifacts } from './artifacts/resolve.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { ClusterConfig } from './config/types.ts'
 import { UsageError } from './errors.ts'
+import { writeFileAtomic } from './host/files.ts'
 import { stabilize } from './lifecycle/allocations.ts'
 import type { Progress } from './log/progress.ts'
 import { withFileLock } from './providers/common/lock.ts'
@@ -89,7 +90,7 @@ export function mergeKubeconfig(theirsText: string | undefined, oursText: string
 /** The pinned kubectl and a host kubeconfig file (written into the cluster state) for it. */
 export async function hostKubectlSetup(c: Cluster): Promise<{ kubectl: string; kubeconfig: string }> {
   const kubeconfig = path.join(c.stateDir, 'kubeconfig')
-  writeFileSync(kubeconfig, await hostKubeconfig(c), { mode: 0o600 })
+  writeFileAtomic(kubeconfig, await hostKubeconfig(c), { mode: 0o600 })
   const kubectl = (await resolveArtifacts(c.config, { progress: c.progress })).find((a) => a.file === 'kubectl')
   if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
   return { kubectl: kubectl.path, kubeconfig }

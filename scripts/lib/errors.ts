@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_MACHINE'
   | 'ERR_SSH'
   | 'ERR_JOIN'
+  | 'ERR_STATE'
 
 export abstract class KubelabError extends Error {
   abstract readonly code: ErrorCode
@@ -168,4 +169,19 @@ export class ArtifactError extends KubelabError {
 /** A worker cannot join: the control plane is unreachable, its CA does not match the pin, or the token is refused. */
 export class JoinError extends KubelabError {
   readonly code = 'ERR_JOIN'
+}
+
+/**
+ * A file kubelab keeps on this host (cluster state, remembered allocations, the join token, pinned
+ * host keys) cannot be read: truncated by a crash, edited by hand, unreadable. Nothing is re-derived
+ * in its place: the file is named so the user can restore or remove it knowingly.
+ */
+export class StateError extends KubelabError {
+  readonly code = 'ERR_STATE'
+  constructor(readonly file: string, readonly what: string, reason: string, options?: { cause?: unknown; hint?: string }) {
+    super(`${file} (${what}) is damaged: ${reason}`, {
+      ...options,
+      hint: options?.hint ?? `restore it from a backup, or remove it if you accept losing ${what}`,
+    })
+  }
 }

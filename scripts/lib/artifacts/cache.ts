@@ -11,9 +11,10 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { writeJsonFile } from '../host/files.ts'
 import type { Arch, NodeSelector } from './lock.ts'
 
 export function cacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -58,10 +59,7 @@ export async function commitBlob(cache: string, tmp: string, sha256: string, mod
 }
 
 export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true })
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(tmp, JSON.stringify(data, null, 2) + '\n')
-  await rename(tmp, file)
+  writeJsonFile(file, data, { mode: 0o644 })
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {

@@ -3,12 +3,13 @@
 // containerd's config pins (SANDBOX_IMAGE). Cached by a hash of the program's source.
 
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeOciImage } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
+import { writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
@@ -49,7 +50,7 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
     await rename(`${tar}.partial`, tar)
     const sha256 = createHash('sha256').update(readFileSync(tar)).digest('hex')
     const image: LocalImage = { ref: SANDBOX_IMAGE, tar, sha256, digest: result.manifest.digest }
-    writeFileSync(meta, JSON.stringify(image, null, 2))
+    writeJsonFile(meta, image, { mode: 0o644 })
     return image
   })
 }

@@ -12,7 +12,7 @@
 // (runtime:images), so a different .deb under the same tag is still re-imported.
 
 import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +20,7 @@ import type { Artifact } from '../artifacts/resolve.ts'
 import { DEFAULT_LOCK_FILE, loadLock, minorFor } from '../artifacts/lock.ts'
 import { writeOciImage, type ImageFile, type OciImageSpec } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
+import { writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 import type { LocalImage } from './sandbox.ts'
@@ -90,7 +91,7 @@ async function writeImage(tar: string, s: OciImageSpec): Promise<LocalImage> {
   const result = await writeOciImage(s, `${tar}.partial`)
   await rename(`${tar}.partial`, tar)
   const image: LocalImage = { ref: s.ref, tar, sha256: sha256Of(tar), digest: result.manifest.digest }
-  writeFileSync(`${tar}.json`, JSON.stringify(image, null, 2))
+  writeJsonFile(`${tar}.json`, image, { mode: 0o644 })
   return image
 }
 
