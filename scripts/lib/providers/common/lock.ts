@@ -8,13 +8,14 @@
 // (O_EXCL: one claimant per stale lock); the claimant removes the lock only if it still holds that
 // nonce, and then every contender creates again through link(2). Nobody else can remove a lock
 // with that nonce meanwhile, so a takeover never removes the lock a live process just took.
-// Release removes the lock only while it is still ours.
+// Release removes the lock only while it is still ours, also when the process is interrupted.
 
 import { randomBytes } from 'node:crypto'
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LockedError } from '../../errors.ts'
+import { onInterrupt } from '../../host/interrupt.ts'
 
 export interface LockOptions {
   /** Wait for the holder instead of failing at once. */
@@ -150,9 +151,11 @@ export async function withFileLock<T>(file: string, options: LockOptions, fn: ()
     if (!options.wait || Date.now() > deadline) throw new LockedError(file, r.holder)
     await sleep(500)
   }
+  const forget = onInterrupt(() => release(file, me.nonce)) // Ctrl-C: no lock left behind
   try {
     return await fn()
   } finally {
+    forget()
     release(file, me.nonce)
   }
 }
