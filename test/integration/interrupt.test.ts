@@ -1,11 +1,12 @@
 // Ctrl-C on the real CLI leaves nothing behind. `up` holding the cluster lock (its preflight stuck
 // on an SSH port that accepts and never speaks): SIGINT -> exit 130, the lock gone. `plan` against
 // hosts a throwaway sshd serves, stuck resolving binaries from a mirror that never answers while
-// its throwaway PKI copy (CA keys) exists: SIGINT -> exit 130, the copy gone. Everything on
-// loopback; every child stopped by PID, temp dirs removed.
+// its throwaway PKI copy (CA keys) exists: SIGINT -> exit 130, the copy gone. An upload to a node
+// (test/helpers/upload-interrupted.ts) interrupted mid-stream: its temp file on the node is removed.
+// Everything on loopback; every child stopped by PID, temp dirs removed.
 import test from 'ava'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -100,4 +101,30 @@ withSshd('Ctrl-C during plan: exit 130 and the throwaway PKI copy (CA keys) is g
   t.is(await cli.exited, 130, cli.stderr())
   t.deepEqual(copies(), [], 'no kubelab-plan-* copy left')
   t.true(existsSync(path.join(state, 'intr', 'pki', 'ca.key')), 'the real store is untouched')
+})
+
+withSshd('Ctrl-C during an upload: the temp file on the node is removed', async (t) => {
+  t.timeout(120_000)
+  const dir = await tempDir(t, 'kubelab-intr-')
+  const sshd = await Sshd.start()
+  t.teardown(() => sshd.dispose())
+  const local = path.join(dir, 'big')
+  writeFileSync(local, '')
+  truncateSync(local, 2 * 1024 ** 3) // sparse: streams for seconds, costs no disk here
+  const remoteDir = path.join(dir, 'node')
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/upload-interrupted.ts'), String(sshd.port), sshd.clientKey, local, path.join(remoteDir, 'big')],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL') })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  const temps = () => (existsSync(remoteDir) ? readdirSync(remoteDir).filter((f) => f.startsWith('.kubelab-upload.')) : [])
+  await until('the upload streaming into its temp file', () => temps().some((f) => statSync(path.join(remoteDir, f)).size > 1 << 20), 90_000)
+    .catch((err: Error) => { throw new Error(`${err.message}\n${out}`) })
+  child.kill('SIGINT')
+  t.is(await exited, 130, out)
+  t.false(out.includes('done'))
+  t.deepEqual(temps(), [], 'no temp file left on the node')
+  t.false(existsSync(path.join(remoteDir, 'big')))
 })

@@ -9,6 +9,7 @@ import { isAbsolute, relative } from 'node:path'
 import { Readable } from 'node:stream'
 import type { ClientChannel } from 'ssh2'
 import { CommandError, type CommandResult } from '../errors.ts'
+import { onInterrupt } from '../host/interrupt.ts'
 import type { Progress } from '../log/progress.ts'
 import { connect, type ConnectOptions, type Connection, type SshTarget } from './connect.ts'
 import { CommandTimeoutError, SshError } from './errors.ts'
@@ -165,12 +166,23 @@ export class SshRunner implements Runner {
       return
     }
     const tmp = (await this.run(tempFileScript(path), options)).stdout.trim()
-    try {
+    await this.withRemoteTemp(tmp, options, async () => {
       await this.streamTo(tmp, Readable.from([buf]), options.sudo ?? this.sudo)
       await this.run(finalizeScript(tmp, path, mode, owner), options)
+    })
+  }
+
+  /** Runs `fn` with the node's temp file `tmp` removed when it fails and when kubelab is interrupted meanwhile. */
+  private async withRemoteTemp<T>(tmp: string, options: RunOptions, fn: () => Promise<T>): Promise<T> {
+    const remove = () => this.run(`rm -f -- ${quote(tmp)}`, { ...options, nothrow: true }).then(() => undefined, () => undefined)
+    const forget = onInterrupt(remove)
+    try {
+      return await fn()
     } catch (err) {
-      await this.run(`rm -f -- ${quote(tmp)}`, { ...options, nothrow: true }).catch(() => undefined)
+      await remove()
       throw err
+    } finally {
+      forget()
     }
   }
 
@@ -211,7 +223,7 @@ export class SshRunner implements Runner {
     const tmp = probe.stdout.trim()
     if (tmp === 'skipped') return 'skipped'
     const t0 = performance.now()
-    try {
+    await this.withRemoteTemp(tmp, run, async () => {
       const shared = this.options.sharedDir
       const rel = shared ? relative(shared.hostPath, localFile) : undefined
       if (shared && rel && !rel.startsWith('..') && !isAbsolute(rel)) {
@@ -229,10 +241,7 @@ export class SshRunner implements Runner {
         )
       }
       if (!fin.ok) throw new CommandError(fin, { hint: this.hintFor(fin) })
-    } catch (err) {
-      await this.run(`rm -f -- ${quote(tmp)}`, { ...run, nothrow: true }).catch(() => undefined)
-      throw err
-    }
+    })
     this.options.progress?.debug(2, `[${this.node}] uploaded ${localFile} -> ${remotePath} in ${Math.round(performance.now() - t0)}ms`)
     return 'sent'
   }
