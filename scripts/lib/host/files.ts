@@ -2,9 +2,10 @@
 // every write goes through `writeFileAtomic` so a crash, a full disk or a kill -9 leaves either the
 // old file or the new one, never a truncated mix; every JSON state file is read through
 // `readJsonFile`, which names the file when it is damaged instead of starting over from nothing.
+// A temp file a killed writer left is removed by the next write of the same file.
 
 import { randomBytes } from 'node:crypto'
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { StateError } from '../errors.ts'
 
@@ -23,7 +24,8 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, o: Writ
   const target = existsSync(file) ? realpathSync(file) : file
   const dir = path.dirname(target)
   mkdirSync(dir, { recursive: true })
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const prefix = `.${path.basename(target)}.`
+  const tmp = path.join(dir, `${prefix}${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     const fd = openSync(tmp, 'wx', mode)
     try {
@@ -40,6 +42,30 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, o: Writ
     throw err
   }
   syncDir(dir)
+  sweepDeadTemps(dir, prefix)
+}
+
+/** Whether a process with this PID exists (EPERM: it does, as another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Temp files of this target left by a writer that was killed (kill -9, power loss) go with the next write. */
+function sweepDeadTemps(dir: string, prefix: string): void {
+  let names: string[]
+  try { names = readdirSync(dir) } catch { return }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue
+    const pid = Number(name.slice(prefix.length).split('.')[0])
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) {
+      try { unlinkSync(path.join(dir, name)) } catch { /* another writer swept it */ }
+    }
+  }
 }
 
 function syncDir(dir: string): void {

@@ -15,6 +15,7 @@ import { closeSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlin
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LockedError } from '../../errors.ts'
+import { pidAlive } from '../../host/files.ts'
 import { onInterrupt } from '../../host/interrupt.ts'
 
 export interface LockOptions {
@@ -34,15 +35,6 @@ interface Holder {
 
 /** A claim whose claimant died this long ago (it crashed inside a takeover) is removed. */
 const STALE_CLAIM_MS = 10_000
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 const unlinkQuiet = (file: string) => {
   try { unlinkSync(file) } catch { /* gone already */ }
@@ -115,7 +107,7 @@ function takeOver(file: string, id: string): void {
 function clearDeadClaim(claim: string): void {
   try {
     const pid = Number(readFileSync(claim, 'utf8'))
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid) && Date.now() - statSync(claim).mtimeMs > STALE_CLAIM_MS) unlinkQuiet(claim)
+    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid) && Date.now() - statSync(claim).mtimeMs > STALE_CLAIM_MS) unlinkQuiet(claim)
   } catch { /* gone, or being written */ }
 }
 
@@ -127,7 +119,7 @@ function tryAcquire(file: string, me: Required<Holder>): Attempt {
     const lock = readLock(file)
     if (!lock) continue // released meanwhile
     const { pid, what } = lock.holder
-    if (typeof pid === 'number' && pid > 0 && !alive(pid)) {
+    if (typeof pid === 'number' && pid > 0 && !pidAlive(pid)) {
       takeOver(file, lock.id) // stale: its owner is gone
       continue
     }
