@@ -2,6 +2,8 @@
 // code (for tests and --json) and, where there is one, the cause chain. The top-level reporter
 // (log/report.ts) turns them into text; nothing else formats errors.
 
+import { redactSecrets } from './logs/redact.ts'
+
 export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_PREFLIGHT'
@@ -86,16 +88,22 @@ export interface CommandResult {
   durationMs: number
 }
 
-/** A command on a node (or the host) exited non-zero, was killed, or timed out. */
+/**
+ * A command on a node (or the host) exited non-zero, was killed, or timed out. The result it keeps
+ * has its secrets redacted (logs/redact.ts: keys, tokens, files inlined in the script), so no
+ * report of it, text or --json, can print them.
+ */
 export class CommandError extends KubelabError {
   readonly code = 'ERR_COMMAND'
+  readonly result: CommandResult
   constructor(
-    readonly result: CommandResult,
+    result: CommandResult,
     options?: { cause?: unknown; hint?: string; reason?: string },
   ) {
     const how = options?.reason
       ?? (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`)
     super(`command failed on ${result.node} (${how})`, options)
+    this.result = { ...result, command: redactSecrets(result.command), stdout: redactSecrets(result.stdout), stderr: redactSecrets(result.stderr) }
   }
 }
 

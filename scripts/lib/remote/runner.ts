@@ -11,6 +11,7 @@ import type { ClientChannel } from 'ssh2'
 import { CommandError, type CommandResult } from '../errors.ts'
 import { onInterrupt } from '../host/interrupt.ts'
 import type { Progress } from '../log/progress.ts'
+import { lineRedactor, redactSecrets } from '../logs/redact.ts'
 import { connect, type ConnectOptions, type Connection, type SshTarget } from './connect.ts'
 import { CommandTimeoutError, SshError } from './errors.ts'
 import type { HostKeyStore } from './hostkeys.ts'
@@ -55,18 +56,23 @@ function firstLine(script: string): string {
   return (lines[0] ?? '').slice(0, 200) + (lines.length > 1 ? ` … (+${lines.length - 1} lines)` : '')
 }
 
-/** Streams chunks to Progress at verbosity 3, one line at a time. */
+/** Streams chunks to Progress at verbosity 3, one line at a time, secrets redacted. */
 function lineLogger(progress: Progress | undefined, prefix: string) {
   if (!progress || progress.verbosity < 3) return { onData: undefined, flush: () => undefined }
   let partial = ''
+  const redact = lineRedactor()
+  const show = (l: string) => {
+    const shown = redact(l)
+    if (shown !== undefined) progress.debug(3, `${prefix}${shown}`)
+  }
   return {
     onData(b: Buffer) {
       const lines = (partial + b.toString('utf8')).split('\n')
       partial = lines.pop() ?? ''
-      for (const l of lines) progress.debug(3, `${prefix}${l}`)
+      for (const l of lines) show(l)
     },
     flush() {
-      if (partial) progress.debug(3, `${prefix}${partial}`)
+      if (partial) show(partial)
       partial = ''
     },
   }
@@ -112,7 +118,7 @@ export class SshRunner implements Runner {
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs
     const full = `set -euo pipefail\n${script}`
     const progress = this.options.progress
-    progress?.debug(2, `[${this.node}] $ ${firstLine(script)}`)
+    progress?.debug(2, `[${this.node}] $ ${redactSecrets(firstLine(script))}`)
     const out = lineLogger(progress, `[${this.node}] `)
     const err = lineLogger(progress, `[${this.node}] ! `)
     const started = performance.now()
