@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
 import { hostKubeconfig, hostKubectl, mergeKubeconfig } from '../lib/cluster.ts'
+import { StateError } from '../lib/errors.ts'
 import { writeFileAtomic } from '../lib/host/files.ts'
 import { openClusterFor, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
@@ -24,7 +25,16 @@ export async function kubeconfigCommand(ctx: CommandContext, _args: string[], fl
   const name = (parse(text) as { 'current-context': string })['current-context']
   // It holds the admin key: written atomically (a crash keeps the old file whole) and 0600 even
   // when an older file was 0644.
-  writeFileAtomic(target, mergeKubeconfig(readIfExists(target), text), { mode: 0o600 })
+  const theirs = readIfExists(target)
+  let merged: string
+  try {
+    merged = mergeKubeconfig(theirs, text)
+  } catch (err) {
+    throw new StateError(target, 'your kubeconfig', `not a kubeconfig kubelab can merge into (${(err as Error).message.split('\n')[0]})`, {
+      hint: `fix or move ${target}, or write kubelab's alone: kubelab kubeconfig > FILE`,
+    })
+  }
+  writeFileAtomic(target, merged, { mode: 0o600 })
   ctx.progress.info(`✓ merged context "${name}" into ${target} and made it current`)
   return 0
 }

@@ -73,10 +73,16 @@ export async function hostKubeconfig({ config, provider, stateDir }: Cluster): P
   return stringify(kc)
 }
 
-/** Our entries merged into someone's kubeconfig text (replacing earlier ones of the same name), made current. */
+/** Our entries merged into someone's kubeconfig text (replacing earlier ones of the same name), made current; throws when theirs is not a kubeconfig (never merged over). */
 export function mergeKubeconfig(theirsText: string | undefined, oursText: string): string {
   const ours = parse(oursText) as Kubeconfig
-  const theirs = (theirsText ? parse(theirsText) : null) as Kubeconfig | null ?? { apiVersion: 'v1', kind: 'Config', clusters: [], contexts: [], users: [], 'current-context': '' }
+  const parsed: unknown = theirsText ? parse(theirsText) : null
+  if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('the document is not a mapping')
+  for (const key of ['clusters', 'contexts', 'users'] as const) {
+    const v = (parsed as Record<string, unknown> | null)?.[key]
+    if (v !== undefined && v !== null && !Array.isArray(v)) throw new Error(`${key} is not a list`)
+  }
+  const theirs = parsed as Kubeconfig | null ?? { apiVersion: 'v1', kind: 'Config', clusters: [], contexts: [], users: [], 'current-context': '' }
   const name = ours['current-context']
   return stringify({
     ...theirs,

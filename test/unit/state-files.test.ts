@@ -8,6 +8,7 @@ import { joinToken } from '../../scripts/lib/converge/inputs.ts'
 import { StateError } from '../../scripts/lib/errors.ts'
 import { readJsonFile, writeFileAtomic } from '../../scripts/lib/host/files.ts'
 import { readAllocations, remember } from '../../scripts/lib/lifecycle/allocations.ts'
+import { mergeKubeconfig } from '../../scripts/lib/cluster.ts'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { StateStore } from '../../scripts/lib/providers/common/state.ts'
 import { JsonFileHostKeyStore } from '../../scripts/lib/remote/hostkeys.ts'
@@ -112,4 +113,11 @@ test('kubelab status with a truncated state.json: one ERR_STATE line naming the 
   t.regex(r.stderr, /ERROR \[ERR_STATE\] .*kubelab\/state\.json \(what kubelab made for this cluster\) is damaged/)
   t.false(r.stderr.includes('    at '), 'no stack trace')
   t.true(existsSync(path.join(d, 'kubelab', 'state.json')), 'the damaged file is kept for the user')
+})
+
+test('kubeconfig --merge: a kubeconfig that is not one is refused, never merged over', (t) => {
+  const ours = 'apiVersion: v1\nkind: Config\nclusters: [{name: kubelab-t, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: kubelab-t, context: {cluster: kubelab-t, user: kubelab-t}}]\nusers: [{name: kubelab-t}]\ncurrent-context: kubelab-t\n'
+  for (const theirs of ['clusters: [{name: a', 'just text', 'clusters: 5\n', '- a\n- b\n']) t.throws(() => mergeKubeconfig(theirs, ours), undefined, theirs)
+  t.regex(mergeKubeconfig('clusters: [{name: other, cluster: {server: "https://x"}}]\n', ours), /name: other[\s\S]*name: kubelab-t/)
+  t.regex(mergeKubeconfig(undefined, ours), /current-context: kubelab-t/)
 })

@@ -15,6 +15,7 @@ import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { writeJsonFile } from '../host/files.ts'
+import { withFileLock } from '../providers/common/lock.ts'
 import type { Arch, NodeSelector } from './lock.ts'
 
 export function cacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -142,12 +143,14 @@ export async function readBuildLock(cache: string): Promise<BuildLock> {
   return (await readJson<BuildLock>(buildLockPath(cache))) ?? { schema: 1, builds: {} }
 }
 
-/** Adds or replaces one record (read-modify-write; records are written one at a time). */
+/** Adds or replaces one record (read-modify-write under a file lock: builds of other entries in other processes keep theirs). */
 export async function recordBuild(cache: string, record: BuildRecord): Promise<void> {
-  const lock = await readBuildLock(cache)
-  const builds = { ...lock.builds, [buildKey(record.build, record.version, record.arch)]: record }
-  const sorted = Object.fromEntries(Object.entries(builds).sort(([a], [b]) => a.localeCompare(b)))
-  await writeJsonAtomic(buildLockPath(cache), { schema: 1, builds: sorted })
+  await withFileLock(`${buildLockPath(cache)}.lock`, { wait: true, what: 'recording a build', timeoutMs: 60_000 }, async () => {
+    const lock = await readBuildLock(cache)
+    const builds = { ...lock.builds, [buildKey(record.build, record.version, record.arch)]: record }
+    const sorted = Object.fromEntries(Object.entries(builds).sort(([a], [b]) => a.localeCompare(b)))
+    await writeJsonAtomic(buildLockPath(cache), { schema: 1, builds: sorted })
+  })
 }
 
 export async function removeQuietly(file: string): Promise<void> {

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeOciImage } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
-import { writeJsonFile } from '../host/files.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
@@ -36,7 +36,8 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
   const dir = path.join(cacheDir, 'images')
   const tar = path.join(dir, `sandbox-${key}.tar`)
   const meta = `${tar}.json`
-  if (existsSync(tar) && existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8')) as LocalImage
+  const kept = existsSync(tar) ? readJsonFile<LocalImage>(meta, 'the cached sandbox image\'s metadata (remove it to rebuild)') : undefined
+  if (kept) return kept
   return progress.step('Building the sandbox (pause) image', async () => {
     const out = path.join(cacheDir, 'build', `pause-${key}-amd64`)
     if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD} pause ${key} ${out}`

@@ -20,7 +20,7 @@ import type { Artifact } from '../artifacts/resolve.ts'
 import { DEFAULT_LOCK_FILE, loadLock, minorFor } from '../artifacts/lock.ts'
 import { writeOciImage, type ImageFile, type OciImageSpec } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
-import { writeJsonFile } from '../host/files.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 import type { LocalImage } from './sandbox.ts'
@@ -82,7 +82,7 @@ const sha256Of = (file: string) => createHash('sha256').update(readFileSync(file
 /** The image cached at `tar` (with its `.json` LocalImage beside it), if both exist. */
 function cached(tar: string): LocalImage | undefined {
   const meta = `${tar}.json`
-  return existsSync(tar) && existsSync(meta) ? JSON.parse(readFileSync(meta, 'utf8')) as LocalImage : undefined
+  return existsSync(tar) ? readJsonFile<LocalImage>(meta, 'a cached image\'s metadata (remove it to rebuild)') : undefined
 }
 
 /** Writes the image to `tar` (atomically), then its `.json` LocalImage beside it. */
