@@ -3,7 +3,7 @@
 // test/integration/races.test.ts).
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { LockedError } from '../../scripts/lib/errors.ts'
 import { withFileLock } from '../../scripts/lib/providers/common/lock.ts'
@@ -39,4 +39,15 @@ test('release leaves a lock that another process holds by now', async (t) => {
     writeFileSync(lock, other) // e.g. this lock was judged stale and taken over
   })
   t.is(readFileSync(lock, 'utf8'), other)
+})
+
+test('a lock with no owner in it: held while fresh (being written), stale after a minute', async (t) => {
+  const dir = await tempDir(t)
+  const lock = path.join(dir, 't.lock')
+  writeFileSync(lock, '')
+  await t.throwsAsync(withFileLock(lock, opts, async () => 1), { instanceOf: LockedError })
+  const old = new Date(Date.now() - 120_000)
+  utimesSync(lock, old, old)
+  t.is(await withFileLock(lock, opts, async () => 2), 2)
+  t.deepEqual(readdirSync(dir), [])
 })

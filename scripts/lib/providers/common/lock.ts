@@ -35,13 +35,15 @@ interface Holder {
 
 /** A claim whose claimant died this long ago (it crashed inside a takeover) is removed. */
 const STALE_CLAIM_MS = 10_000
+/** A lock file without a PID in it counts as stale this long after it was written. */
+const OWNERLESS_STALE_MS = 60_000
 
 const unlinkQuiet = (file: string) => {
   try { unlinkSync(file) } catch { /* gone already */ }
 }
 
 /** The lock as it is now: its holder and an identity for takeover; undefined when there is none. */
-function readLock(file: string): { holder: Holder; id: string } | undefined {
+function readLock(file: string): { holder: Holder; id: string; stale: boolean } | undefined {
   let text: string
   let st: ReturnType<typeof statSync>
   try {
@@ -54,7 +56,10 @@ function readLock(file: string): { holder: Holder; id: string } | undefined {
   let holder: Holder = {}
   try { holder = JSON.parse(text) as Holder } catch { /* written by hand or by an old kubelab */ }
   // Locks of older kubelab versions have no nonce: their inode and change time identify them.
-  return { holder, id: typeof holder.nonce === 'string' ? holder.nonce : `ino-${st.ino}-${st.ctimeMs}` }
+  const id = typeof holder.nonce === 'string' ? holder.nonce : `ino-${st.ino}-${st.ctimeMs}`
+  // A lock with no owner in it (an old kubelab killed while writing it) is stale once it is old.
+  const ownerless = typeof holder.pid !== 'number' && Date.now() - st.mtimeMs > OWNERLESS_STALE_MS
+  return { holder, id, stale: ownerless || (typeof holder.pid === 'number' && holder.pid > 0 && !pidAlive(holder.pid)) }
 }
 
 /** Creates the lock whole, or returns false when one exists. */
@@ -118,11 +123,11 @@ function tryAcquire(file: string, me: Required<Holder>): Attempt {
     if (create(file, me)) return { ok: true }
     const lock = readLock(file)
     if (!lock) continue // released meanwhile
-    const { pid, what } = lock.holder
-    if (typeof pid === 'number' && pid > 0 && !pidAlive(pid)) {
-      takeOver(file, lock.id) // stale: its owner is gone
+    if (lock.stale) {
+      takeOver(file, lock.id) // its owner is gone
       continue
     }
+    const { pid, what } = lock.holder
     return { ok: false, holder: `${what ?? 'another kubelab process'} (PID ${pid ?? '?'})` }
   }
   return { ok: false, holder: 'another kubelab process (taking over a stale lock)' }
