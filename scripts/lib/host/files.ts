@@ -25,7 +25,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, o: Writ
   const dir = path.dirname(target)
   mkdirSync(dir, { recursive: true })
   const prefix = `.${path.basename(target)}.`
-  const tmp = path.join(dir, `${prefix}${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const tmp = tempPathFor(target)
   try {
     const fd = openSync(tmp, 'wx', mode)
     try {
@@ -66,6 +66,14 @@ function sweepDeadTemps(dir: string, prefix: string): void {
       try { unlinkSync(path.join(dir, name)) } catch { /* another writer swept it */ }
     }
   }
+}
+
+/**
+ * A temp path beside `target`, unique to this process and call: what is written there is renamed
+ * over `target` when complete, so concurrent writers (two builds of one image) never share one.
+ */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
 }
 
 function syncDir(dir: string): void {

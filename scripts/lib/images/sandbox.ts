@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, rename } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeOciImage } from '../artifacts/oci.ts'
@@ -47,8 +47,7 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
       files: [{ path: 'pause', source: path.join(out, 'pause'), mode: 0o755 }],
       entrypoint: ['/pause'],
       user: '65535:65535',
-    }, `${tar}.partial`)
-    await rename(`${tar}.partial`, tar)
+    }, tar)
     const sha256 = createHash('sha256').update(readFileSync(tar)).digest('hex')
     const image: LocalImage = { ref: SANDBOX_IMAGE, tar, sha256, digest: result.manifest.digest }
     writeJsonFile(meta, image, { mode: 0o644 })

@@ -88,8 +88,7 @@ function cached(tar: string): LocalImage | undefined {
 /** Writes the image to `tar` (atomically), then its `.json` LocalImage beside it. */
 async function writeImage(tar: string, s: OciImageSpec): Promise<LocalImage> {
   await mkdir(path.dirname(tar), { recursive: true })
-  const result = await writeOciImage(s, `${tar}.partial`)
-  await rename(`${tar}.partial`, tar)
+  const result = await writeOciImage(s, tar)
   const image: LocalImage = { ref: s.ref, tar, sha256: sha256Of(tar), digest: result.manifest.digest }
   writeJsonFile(`${tar}.json`, image, { mode: 0o644 })
   return image
@@ -120,11 +119,16 @@ async function busyboxBinary(cacheDir: string, deb: string): Promise<string> {
   const out = path.join(cacheDir, 'build', `${BUSYBOX_PACKAGE}-${sha256Of(deb).slice(0, 12)}`)
   const bin = path.join(out, 'bin', 'busybox')
   if (existsSync(bin)) return bin
-  await rm(`${out}.partial`, { recursive: true, force: true })
   await mkdir(path.dirname(out), { recursive: true })
-  await host`dpkg-deb -x ${deb} ${out}.partial`
-  await rm(out, { recursive: true, force: true })
-  await rename(`${out}.partial`, out)
+  const partial = await mkdtemp(`${out}.partial-`) // this process's own: concurrent runs never share it
+  try {
+    await host`dpkg-deb -x ${deb} ${partial}`
+    if (existsSync(bin)) return bin // a concurrent run finished first
+    await rm(out, { recursive: true, force: true })
+    await rename(partial, out)
+  } finally {
+    await rm(partial, { recursive: true, force: true })
+  }
   return bin
 }
 
