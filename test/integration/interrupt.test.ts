@@ -5,23 +5,15 @@
 // (test/helpers/upload-interrupted.ts) interrupted mid-stream: its temp file on the node is removed.
 // Everything on loopback; every child stopped by PID, temp dirs removed.
 import test from 'ava'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '../../scripts/lib/providers/common/process.ts'
+import { spawnTracked, until } from '../helpers/child.ts'
 import { tempDir } from '../helpers/files.ts'
 import { CLI, ROOT } from '../helpers/paths.ts'
 import { Sshd, sshdUnavailable } from '../helpers/sshd.ts'
-
-async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
 
 /** A TCP server on 127.0.0.1 that accepts connections and never sends a byte. */
 async function silentServer(t: { teardown: (fn: () => void) => void }): Promise<number> {
@@ -33,20 +25,11 @@ async function silentServer(t: { teardown: (fn: () => void) => void }): Promise<
   return port
 }
 
-/** The CLI as a child (so the test can signal it), with its exit code and stderr. */
-function spawnCli(t: { teardown: (fn: () => void) => void }, args: string[], env: Record<string, string>) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', KUBELAB_EGRESS: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL') })
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-  child.stdout!.resume()
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
-  return { child, exited, stderr: () => stderr }
-}
+/** The CLI as a child (so the test can signal it). */
+const spawnCli = (t: { teardown: (fn: () => void) => void }, args: string[], env: Record<string, string>) => spawnTracked(t, process.execPath, [CLI, ...args], {
+  cwd: ROOT,
+  env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', KUBELAB_EGRESS: 'off', ...env },
+})
 
 function config(dir: string, o: { port: number; key: string; mirror?: string }): string {
   const file = path.join(dir, 'cluster.config.yaml')
@@ -68,7 +51,7 @@ test('Ctrl-C during up: exit 130 and the cluster lock is gone', async (t) => {
   const state = path.join(dir, 'state')
   const cli = spawnCli(t, ['up', '-c', config(dir, { port, key: path.join(dir, 'key') })], { KUBELAB_STATE: state, KUBELAB_CACHE: path.join(dir, 'cache') })
   const lock = path.join(state, 'intr.lock')
-  await until('the cluster lock', () => existsSync(lock), 30_000).catch((err: Error) => { throw new Error(`${err.message}\n${cli.stderr()}`) })
+  await until('the cluster lock', () => existsSync(lock), 30_000, cli.stderr)
   cli.child.kill('SIGINT')
   t.is(await cli.exited, 130, cli.stderr())
   t.regex(cli.stderr(), /interrupted \(SIGINT\): cleaning up/)
@@ -95,8 +78,7 @@ withSshd('Ctrl-C during plan: exit 130 and the throwaway PKI copy (CA keys) is g
   const cli = spawnCli(t, ['plan', '-c', config(dir, { port: sshd.port, key: sshd.clientKey, mirror: `http://127.0.0.1:${mirror}` })],
     { KUBELAB_STATE: state, KUBELAB_CACHE: path.join(dir, 'cache'), TMPDIR: tmp })
   const copies = () => readdirSync(tmp).filter((f) => f.startsWith('kubelab-plan-'))
-  await until('the PKI copy in the temp dir', () => copies().some((c) => existsSync(path.join(tmp, c, 'pki', 'ca.key'))), 90_000)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${cli.stderr()}`) })
+  await until('the PKI copy in the temp dir', () => copies().some((c) => existsSync(path.join(tmp, c, 'pki', 'ca.key'))), 90_000, cli.stderr)
   cli.child.kill('SIGINT')
   t.is(await cli.exited, 130, cli.stderr())
   t.deepEqual(copies(), [], 'no kubelab-plan-* copy left')
@@ -112,19 +94,13 @@ withSshd('Ctrl-C during an upload: the temp file on the node is removed', async 
   writeFileSync(local, '')
   truncateSync(local, 2 * 1024 ** 3) // sparse: streams for seconds, costs no disk here
   const remoteDir = path.join(dir, 'node')
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/upload-interrupted.ts'), String(sshd.port), sshd.clientKey, local, path.join(remoteDir, 'big')],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL') })
-  let out = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  const up = spawnTracked(t, process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/upload-interrupted.ts'), String(sshd.port), sshd.clientKey, local, path.join(remoteDir, 'big')], { cwd: ROOT })
+  const out = () => up.stdout() + up.stderr()
   const temps = () => (existsSync(remoteDir) ? readdirSync(remoteDir).filter((f) => f.startsWith('.kubelab-upload.')) : [])
-  await until('the upload streaming into its temp file', () => temps().some((f) => statSync(path.join(remoteDir, f)).size > 1 << 20), 90_000)
-    .catch((err: Error) => { throw new Error(`${err.message}\n${out}`) })
-  child.kill('SIGINT')
-  t.is(await exited, 130, out)
-  t.false(out.includes('done'))
+  await until('the upload streaming into its temp file', () => temps().some((f) => statSync(path.join(remoteDir, f)).size > 1 << 20), 90_000, out)
+  up.child.kill('SIGINT')
+  t.is(await up.exited, 130, out())
+  t.false(up.stdout().includes('done'))
   t.deepEqual(temps(), [], 'no temp file left on the node')
   t.false(existsSync(path.join(remoteDir, 'big')))
 })

@@ -3,24 +3,16 @@
 // each time and no claim or temp file is left. Builds: three build.sh runs of one component at once
 // all succeed into one output. Bounded: every wait has a deadline, children are killed by PID.
 import test from 'ava'
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { BUILD_SCRIPT } from '../../scripts/lib/artifacts/build.ts'
+import { spawnTracked, until } from '../helpers/child.ts'
 import { tempDir } from '../helpers/files.ts'
 import { ROOT } from '../helpers/paths.ts'
 
 const CONTENDERS = 20
 const ROUNDS = 9
-
-async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 /** A PID that no process has now: a short-lived child's, after it exited. */
 function deadPid(): number {
@@ -32,23 +24,9 @@ test('stale cluster lock, 20 contenders at once, 9 rounds: exactly one proceeds 
   const dir = await tempDir(t, 'kubelab-lock-race-')
   const lock = path.join(dir, 'state', 'c.lock')
   mkdirSync(path.dirname(lock))
-  const children: ChildProcess[] = []
-  t.teardown(() => { for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL') })
-  const lines: string[][] = []
-  for (let i = 0; i < CONTENDERS; i++) {
-    const c = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/lock-contender.ts'), lock, dir, String(ROUNDS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-    children.push(c)
-    const mine: string[] = []
-    lines.push(mine)
-    let buf = ''
-    c.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      const parts = buf.split('\n')
-      buf = parts.pop()!
-      mine.push(...parts)
-    })
-  }
-  await until('every contender ready', () => lines.every((l) => l.includes('ready')), 120_000)
+  const children = Array.from({ length: CONTENDERS }, () => spawnTracked(t, process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/lock-contender.ts'), lock, dir, String(ROUNDS)], { cwd: ROOT }))
+  const lines = () => children.map((c) => c.stdout().split('\n').slice(0, -1)) // whole lines only
+  await until('every contender ready', () => lines().every((l) => l.includes('ready')), 120_000)
   const winners: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
     // What a crashed kubelab leaves: a lock whose PID is gone (with a nonce, or as older versions
@@ -59,7 +37,7 @@ test('stale cluster lock, 20 contenders at once, 9 rounds: exactly one proceeds 
     }
     writeFileSync(path.join(dir, 'go.tmp'), String(Date.now() + 200))
     renameSync(path.join(dir, 'go.tmp'), path.join(dir, `go-${r}`))
-    const answers = () => lines.map((l) => l.find((x) => x.startsWith(`${r} `)))
+    const answers = () => lines().map((l) => l.find((x) => x.startsWith(`${r} `)))
     await until(`round ${r} answers`, () => answers().every(Boolean), 60_000)
     const got = answers().filter((a) => a === `${r} got`).length
     const errors = answers().filter((a) => a?.includes('error'))
@@ -69,8 +47,7 @@ test('stale cluster lock, 20 contenders at once, 9 rounds: exactly one proceeds 
     await until(`round ${r} lock released`, () => !existsSync(lock), 30_000)
   }
   t.deepEqual(winners, Array(ROUNDS).fill(1), 'processes holding the lock, per round')
-  await until('contenders exit', () => children.every((c) => c.exitCode !== null), 30_000)
-  t.deepEqual(children.map((c) => c.exitCode), Array(CONTENDERS).fill(0))
+  t.deepEqual(await Promise.all(children.map((c) => c.exited)), Array(CONTENDERS).fill(0))
   t.deepEqual(readdirSync(path.dirname(lock)), [], 'no lock, claim or temp file left')
 })
 

@@ -2,11 +2,11 @@
 // (test/helpers/state-writer.ts) is killed at random moments; each time the file is a whole
 // version (never truncated), and the next write sweeps the temp file the killed writer left.
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { StateStore } from '../../scripts/lib/providers/common/state.ts'
+import { spawnTracked, until } from '../helpers/child.ts'
 import { tempDir } from '../helpers/files.ts'
 import { ROOT } from '../helpers/paths.ts'
 
@@ -18,13 +18,11 @@ test('state.json survives kill -9 during writes; leftovers go with the next writ
   const store = new StateStore(dir)
   let leftovers = 0
   for (let r = 0; r < ROUNDS; r++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/state-writer.ts'), dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-    t.teardown(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL') })
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
+    const writer = spawnTracked(t, process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/state-writer.ts'), dir], { cwd: ROOT })
+    await until('the writer started', () => writer.stdout().includes('writing'), 60_000, writer.stderr)
     await sleep(300 + Math.floor(Math.random() * 700))
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    process.kill(child.pid!, 'SIGKILL')
-    await exited
+    process.kill(writer.child.pid!, 'SIGKILL')
+    t.is(await writer.exited, 'SIGKILL')
     const s = store.read('crash', 'nspawn') // throws ERR_STATE on a truncated file
     t.is(s.cluster, 'crash')
     t.true(Object.keys(s.machines).length >= 1000, `round ${r}`)
