@@ -11,6 +11,7 @@ import { readAllocations, remember } from '../../scripts/lib/lifecycle/allocatio
 import { mergeKubeconfig } from '../../scripts/lib/cluster.ts'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { StateStore } from '../../scripts/lib/providers/common/state.ts'
+import { vmPaths, writeSeed } from '../../scripts/lib/providers/qemu/machine.ts'
 import { JsonFileHostKeyStore } from '../../scripts/lib/remote/hostkeys.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/files.ts'
@@ -120,4 +121,14 @@ test('kubeconfig --merge: a kubeconfig that is not one is refused, never merged 
   for (const theirs of ['clusters: [{name: a', 'just text', 'clusters: 5\n', '- a\n- b\n']) t.throws(() => mergeKubeconfig(theirs, ours), undefined, theirs)
   t.regex(mergeKubeconfig('clusters: [{name: other, cluster: {server: "https://x"}}]\n', ours), /name: other[\s\S]*name: kubelab-t/)
   t.regex(mergeKubeconfig(undefined, ours), /current-context: kubelab-t/)
+})
+
+test('a VM\'s kept machine-id: made once, 0644; truncated is an ERR_STATE naming it (not a new identity)', async (t) => {
+  const d = await tempDir(t)
+  const p = vmPaths(d, 'w1')
+  mkdirSync(p.dir, { recursive: true })
+  writeFileSync(path.join(p.dir, 'machine-id'), '3f2a') // a crash while an older kubelab wrote it
+  const seed = { name: 'w1', authorizedKey: 'ssh-ed25519 AAAA test', hosts: {}, network: 'true\n', resolver: '10.0.0.1' }
+  await t.throwsAsync(writeSeed(p, seed), { ...damaged, message: /machines\/w1\/machine-id/ })
+  t.is(readFileSync(path.join(p.dir, 'machine-id'), 'utf8'), '3f2a')
 })
