@@ -1,13 +1,13 @@
 // Machine commands: `status`, `ssh NODE [-- CMD]`, `ssh-reset NODE`, `down`, `doctor`.
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { withClusterLock } from '../lib/cluster.ts'
 import type { ClusterConfig } from '../lib/config/types.ts'
 import { networkSummary, summaryLines, type NetworkSummary } from '../lib/egress/summary.ts'
 import { NotImplementedError, UsageError } from '../lib/errors.ts'
+import { readJsonFile, writeFileAtomic } from '../lib/host/files.ts'
 import type { NodeFacts } from '../lib/node/facts.ts'
 import { ADMIN_CONF, adminKubectl } from '../lib/node/paths.ts'
 import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
@@ -44,7 +44,7 @@ async function nodeStatus(config: ClusterConfig, machines: readonly Machine[], s
   const running = machines.filter((m) => m.state === 'running')
   if (running.length === 0) return []
   const factsFile = path.join(stateDir, 'facts.json')
-  const facts = (existsSync(factsFile) ? JSON.parse(readFileSync(factsFile, 'utf8')) : {}) as Record<string, NodeFacts>
+  const facts = readJsonFile<Record<string, NodeFacts>>(factsFile, 'what each node is (its substrate)') ?? {}
   const units = new Map<string, Record<string, string>>()
   let apiNodes: { metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string }; conditions?: { type: string; status: string; reason?: string }[] } }[] = []
   await Promise.all(running.map(async (m) => {
@@ -118,8 +118,7 @@ export async function sshCommand(ctx: CommandContext, args: string[]): Promise<n
   if (!m) throw new UsageError(`no machine "${node}" in cluster ${config.name}; machines: ${machines.map((x) => x.name).join(', ') || 'none'}`)
   if (m.state !== 'running' || !m.forwards.ssh) throw new UsageError(`machine ${node} is ${m.state}; run: npx kubelab up`)
   const knownHosts = path.join(stateDir, 'ssh', 'known_hosts')
-  mkdirSync(path.dirname(knownHosts), { recursive: true })
-  writeFileSync(knownHosts, machines.filter((x) => x.ssh.hostPublicKey).map((x) => `${x.name} ${x.ssh.hostPublicKey}\n`).join(''))
+  writeFileAtomic(knownHosts, machines.filter((x) => x.ssh.hostPublicKey).map((x) => `${x.name} ${x.ssh.hostPublicKey}\n`).join(''))
   const sshArgs = [
     '-p', String(m.forwards.ssh), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
     '-o', `HostKeyAlias=${node}`, '-o', 'LogLevel=ERROR',

@@ -4,7 +4,7 @@
 // server's 127.0.0.1 forward, the pinned kubectl).
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse, stringify } from 'yaml'
 import { cacheDir as defaultCacheDir } from './artifacts/cache.ts'
@@ -13,6 +13,7 @@ import { resolveNodeHosts } from './config/hosts.ts'
 import type { LoadedConfig } from './config/load.ts'
 import type { ClusterConfig } from './config/types.ts'
 import { UsageError } from './errors.ts'
+import { writeFileAtomic } from './host/files.ts'
 import { stabilize } from './lifecycle/allocations.ts'
 import type { Progress } from './log/progress.ts'
 import { withFileLock } from './providers/common/lock.ts'
@@ -74,10 +75,16 @@ export async function hostKubeconfig({ config, provider, stateDir }: Cluster): P
   return stringify(kc)
 }
 
-/** Our entries merged into someone's kubeconfig text (replacing earlier ones of the same name), made current. */
+/** Our entries merged into someone's kubeconfig text (replacing earlier ones of the same name), made current; throws when theirs is not a kubeconfig (never merged over). */
 export function mergeKubeconfig(theirsText: string | undefined, oursText: string): string {
   const ours = parse(oursText) as Kubeconfig
-  const theirs = (theirsText ? parse(theirsText) : null) as Kubeconfig | null ?? { apiVersion: 'v1', kind: 'Config', clusters: [], contexts: [], users: [], 'current-context': '' }
+  const parsed: unknown = theirsText ? parse(theirsText) : null
+  if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('the document is not a mapping')
+  for (const key of ['clusters', 'contexts', 'users'] as const) {
+    const v = (parsed as Record<string, unknown> | null)?.[key]
+    if (v !== undefined && v !== null && !Array.isArray(v)) throw new Error(`${key} is not a list`)
+  }
+  const theirs = parsed as Kubeconfig | null ?? { apiVersion: 'v1', kind: 'Config', clusters: [], contexts: [], users: [], 'current-context': '' }
   const name = ours['current-context']
   return stringify({
     ...theirs,
@@ -91,7 +98,7 @@ export function mergeKubeconfig(theirsText: string | undefined, oursText: string
 /** The pinned kubectl and a host kubeconfig file (written into the cluster state) for it. */
 export async function hostKubectlSetup(c: Cluster): Promise<{ kubectl: string; kubeconfig: string }> {
   const kubeconfig = path.join(c.stateDir, 'kubeconfig')
-  writeFileSync(kubeconfig, await hostKubeconfig(c), { mode: 0o600 })
+  writeFileAtomic(kubeconfig, await hostKubeconfig(c), { mode: 0o600 })
   const kubectl = (await resolveArtifacts(c.config, { progress: c.progress })).find((a) => a.file === 'kubectl')
   if (!kubectl) throw new UsageError('no kubectl in the artifacts of this config')
   return { kubectl: kubectl.path, kubeconfig }

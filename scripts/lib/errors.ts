@@ -2,6 +2,8 @@
 // code (for tests and --json) and, where there is one, the cause chain. The top-level reporter
 // (log/report.ts) turns them into text; nothing else formats errors.
 
+import { redactSecrets } from './logs/redact.ts'
+
 export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_PREFLIGHT'
@@ -15,6 +17,7 @@ export type ErrorCode =
   | 'ERR_MACHINE'
   | 'ERR_SSH'
   | 'ERR_JOIN'
+  | 'ERR_STATE'
 
 export abstract class KubelabError extends Error {
   abstract readonly code: ErrorCode
@@ -85,16 +88,22 @@ export interface CommandResult {
   durationMs: number
 }
 
-/** A command on a node (or the host) exited non-zero, was killed, or timed out. */
+/**
+ * A command on a node (or the host) exited non-zero, was killed, or timed out. The result it keeps
+ * has its secrets redacted (logs/redact.ts: keys, tokens, files inlined in the script), so no
+ * report of it, text or --json, can print them.
+ */
 export class CommandError extends KubelabError {
   readonly code = 'ERR_COMMAND'
+  readonly result: CommandResult
   constructor(
-    readonly result: CommandResult,
+    result: CommandResult,
     options?: { cause?: unknown; hint?: string; reason?: string },
   ) {
     const how = options?.reason
       ?? (result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`)
     super(`command failed on ${result.node} (${how})`, options)
+    this.result = { ...result, command: redactSecrets(result.command), stdout: redactSecrets(result.stdout), stderr: redactSecrets(result.stderr) }
   }
 }
 
@@ -168,4 +177,19 @@ export class ArtifactError extends KubelabError {
 /** A worker cannot join: the control plane is unreachable, its CA does not match the pin, or the token is refused. */
 export class JoinError extends KubelabError {
   readonly code = 'ERR_JOIN'
+}
+
+/**
+ * A file kubelab keeps on this host (cluster state, remembered allocations, the join token, pinned
+ * host keys) cannot be read: truncated by a crash, edited by hand, unreadable. Nothing is re-derived
+ * in its place: the file is named so the user can restore or remove it knowingly.
+ */
+export class StateError extends KubelabError {
+  readonly code = 'ERR_STATE'
+  constructor(readonly file: string, readonly what: string, reason: string, options?: { cause?: unknown; hint?: string }) {
+    super(`${file} (${what}) is damaged: ${reason}`, {
+      ...options,
+      hint: options?.hint ?? `restore it from a backup, or remove it if you accept losing ${what}`,
+    })
+  }
 }

@@ -9,6 +9,7 @@ import path from 'node:path'
 import type { ClusterConfig } from './config/types.ts'
 import { pkiDir, stepInputs } from './converge/inputs.ts'
 import { checkAll, taskKey } from './converge/runner.ts'
+import { onInterrupt } from './host/interrupt.ts'
 import { targets, type StepContext } from './converge/step.ts'
 import { Progress } from './log/progress.ts'
 import { closeNodes, openNodes } from './node/open.ts'
@@ -26,6 +27,8 @@ export async function liveStepStatus(o: { config: ClusterConfig; machines: reado
   const quiet = progress.verbosity > 0 ? progress : new Progress({ sink: { write: () => true } })
   const nodes = await openNodes(config, running, stateDir, quiet)
   const scratch = mkdtempSync(path.join(tmpdir(), 'kubelab-plan-'))
+  const drop = () => rmSync(scratch, { recursive: true, force: true })
+  const forget = onInterrupt(drop) // the copy holds the CA keys: never left in the temp dir
   try {
     if (existsSync(pkiDir(stateDir))) cpSync(pkiDir(stateDir), pkiDir(scratch), { recursive: true })
     const inputs = await stepInputs({ config, stateDir, cacheDir: o.cacheDir, progress: quiet, pkiDir: pkiDir(scratch), keep: false })
@@ -42,6 +45,7 @@ export async function liveStepStatus(o: { config: ClusterConfig; machines: reado
     return out
   } finally {
     closeNodes(nodes)
-    rmSync(scratch, { recursive: true, force: true })
+    forget()
+    drop()
   }
 }

@@ -2,8 +2,8 @@
 // start and duration. Written beside the cluster state as timings.json and an SVG timeline (a row
 // per node, a bar per phase) so a slow bring-up shows where its time went. Names only, no values.
 
-import { writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { writeFileAtomic, writeJsonFile } from './host/files.ts'
 
 export interface Timing {
   phase: string
@@ -71,8 +71,8 @@ export class Timings {
   write(dir: string): { json: string; svg: string } {
     const json = path.join(dir, 'timings.json')
     const svg = path.join(dir, 'timings.svg')
-    writeFileSync(json, `${JSON.stringify(this.toJson(), null, 2)}\n`)
-    writeFileSync(svg, this.svg())
+    writeJsonFile(json, this.toJson(), { mode: 0o644 })
+    writeFileAtomic(svg, this.svg(), { mode: 0o644 })
     return { json, svg }
   }
 }

@@ -4,13 +4,13 @@
 // graph (steps/index.ts) -> timings -> smoke suite -> allocations remembered. A failed step leaves a
 // logs bundle; a re-run converges from wherever the failure left things.
 
-import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { withClusterLock, type Cluster } from './cluster.ts'
 import { stepInputs } from './converge/inputs.ts'
 import { converge, type StepOutcome } from './converge/runner.ts'
 import { stepsUntil, type Step } from './converge/step.ts'
 import { PreflightError, StepError } from './errors.ts'
+import { writeJsonFile } from './host/files.ts'
 import { remember } from './lifecycle/allocations.ts'
 import { beforeUp } from './lifecycle/reconcile.ts'
 import { writeLogsBundle } from './logs/bundle.ts'
@@ -87,7 +87,7 @@ async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: re
   let outcomes: StepOutcome[] = []
   try {
     // What each node is, for `status` (and for the configs the steps generate).
-    writeFileSync(path.join(stateDir, 'facts.json'), `${JSON.stringify(Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])), null, 2)}\n`)
+    writeJsonFile(path.join(stateDir, 'facts.json'), Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])))
     const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
     await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { precheck: o.precheck, onProgress: (done) => { outcomes = done } })
     return outcomes

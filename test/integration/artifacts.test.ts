@@ -168,6 +168,16 @@ test('download: unpinned lock is checked against upstream checksum files; a warm
   t.true(ms < 1000, `warm resolve took ${ms}ms`)
 })
 
+test('two resolves of one config at once (an up while plan resolves) share the cache: both verified, no partial left', async (t) => {
+  const f = await fixture(t)
+  const config = await f.load({ source: 'download' })
+  const [a, b] = await Promise.all([0, 1].map(() => resolveArtifacts(config, { arch: 'amd64', progress: f.progress, env: f.env, http: new HttpClient({ backoffMs: 5 }) })))
+  assertContents(t, f, a!)
+  t.deepEqual(b, a)
+  await checkFiles(t, f, a!)
+  t.deepEqual((await readdir(path.join(f.cache, 'tmp')).catch(() => [])).filter((x) => !x.endsWith('.lock')), [], 'no partial download left')
+})
+
 test('mirror over http: verified against the mirror SHA256SUMS, then served from the cache', async (t) => {
   const f = await fixture(t)
   const sums: string[] = []

@@ -6,7 +6,7 @@ import { readTarEntries, tempDir } from '../helpers/files.ts'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { writeOciImage } from '../../scripts/lib/artifacts/oci.ts'
@@ -108,4 +108,18 @@ test('tar: GNU tar lists what we write, and we read what GNU tar writes (gzip to
   execFileSync('tar', ['-czf', path.join(dir, 'gnu.tgz'), '-C', dir, './member'])
   const back = await readTarEntries(createReadStream(path.join(dir, 'gnu.tgz')))
   t.is(back.get('member')!.body.toString(), 'gnu')
+})
+
+test('writeOciImage: eight writers of one image at once all succeed into one whole tar, no temp left', async (t) => {
+  const dir = await tempDir(t, 'kubelab-oci-test-')
+  const bin = path.join(dir, 'pause')
+  await writeFile(bin, Buffer.alloc(3_000_000, 7))
+  const out = path.join(dir, 'images', 'pause.tar')
+  const spec = { ref: 'registry.k8s.io/pause:3.10.1', files: [{ path: '/pause', source: bin, mode: 0o755 }], entrypoint: ['/pause'] }
+  const results = await Promise.all(Array.from({ length: 8 }, () => writeOciImage(spec, out)))
+  t.is(new Set(results.map((r) => r.manifest.digest)).size, 1)
+  const alone = path.join(dir, 'alone.tar')
+  await writeOciImage(spec, alone)
+  t.is(sha(await readFile(out)), sha(await readFile(alone)), 'the shared tar is whole: the same bytes as one writer alone')
+  t.deepEqual(await readdir(path.dirname(out)), ['pause.tar'])
 })

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { $ } from 'zx'
 import { ArtifactError, CommandError } from '../errors.ts'
 import { formatDuration, type Progress } from '../log/progress.ts'
+import { withFileLock } from '../providers/common/lock.ts'
 import {
   buildDir, buildKey, readBuildLock, recordBuild, sha256File, sizeOf,
   type BuildRecord, type BuiltFile,
@@ -124,48 +125,53 @@ export interface BuildOptions {
 
 /** Makes every target available in the build cache and the build lock; returns what it did for each. */
 export async function ensureBuilt(targets: readonly BuildTarget[], options: BuildOptions): Promise<BuildOutcome[]> {
-  const { cache, arch, progress } = options
-  const env = options.env ?? process.env
+  const { cache, arch } = options
   const outcomes: BuildOutcome[] = []
   for (const target of targets) {
     const dir = buildDir(cache, target.build, target.version, arch)
     const label = `${target.build} ${target.version} (${arch})`
-    const existing = await builtRecord(cache, target, arch)
-    if (existing) {
-      progress.debug(1, `= ${label}: up to date (${dir})`)
-      outcomes.push({ build: target.build, version: target.version, arch, action: 'up-to-date', durationMs: null, dir, record: existing })
-      continue
-    }
-    let action: BuildOutcome['action'] = 'recorded'
-    let durationMs: number | null = null
-    const missing = await missingFiles(dir, target.files)
-    if (missing.length) {
-      if (!(await findOnPath('go', env))) {
-        throw new ArtifactError(`cannot build ${label}: no \`go\` on PATH`, { component: target.build }, {
-          hint: 'install Go (>= 1.25), or use artifacts.source: download | mirror | bundle',
-        })
-      }
-      action = 'built'
-      const started = Date.now()
-      await progress.step(`Building ${label} from Go modules`, () => runBuildScript(options.script ?? BUILD_SCRIPT, target, dir, arch, env, progress))
-      durationMs = Date.now() - started
-      const still = await missingFiles(dir, target.files)
-      if (still.length) throw new ArtifactError(`build of ${label} did not produce ${still.join(', ')}`, { component: target.build })
-    }
-    const record: BuildRecord = {
-      build: target.build,
-      version: target.version,
-      arch,
-      recordedAt: new Date().toISOString(),
-      durationMs,
-      goVersion: await goVersion(env),
-      files: await describe(dir, target.files, arch),
-    }
-    await recordBuild(cache, record)
-    progress.debug(1, `${action === 'built' ? '✓ built' : '+ recorded'} ${label} in ${durationMs === null ? '-' : formatDuration(durationMs)}`)
-    outcomes.push({ build: target.build, version: target.version, arch, action, durationMs, dir, record })
+    // One build of an entry at a time across kubelab processes; the second finds it done.
+    outcomes.push(await withFileLock(`${dir}.lock`, { wait: true, what: `building ${label}` }, () => buildOne(target, dir, label, options)))
   }
   return outcomes
+}
+
+async function buildOne(target: BuildTarget, dir: string, label: string, options: BuildOptions): Promise<BuildOutcome> {
+  const { cache, arch, progress } = options
+  const env = options.env ?? process.env
+  const existing = await builtRecord(cache, target, arch)
+  if (existing) {
+    progress.debug(1, `= ${label}: up to date (${dir})`)
+    return { build: target.build, version: target.version, arch, action: 'up-to-date', durationMs: null, dir, record: existing }
+  }
+  let action: BuildOutcome['action'] = 'recorded'
+  let durationMs: number | null = null
+  const missing = await missingFiles(dir, target.files)
+  if (missing.length) {
+    if (!(await findOnPath('go', env))) {
+      throw new ArtifactError(`cannot build ${label}: no \`go\` on PATH`, { component: target.build }, {
+        hint: 'install Go (>= 1.25), or use artifacts.source: download | mirror | bundle',
+      })
+    }
+    action = 'built'
+    const started = Date.now()
+    await progress.step(`Building ${label} from Go modules`, () => runBuildScript(options.script ?? BUILD_SCRIPT, target, dir, arch, env, progress))
+    durationMs = Date.now() - started
+    const still = await missingFiles(dir, target.files)
+    if (still.length) throw new ArtifactError(`build of ${label} did not produce ${still.join(', ')}`, { component: target.build })
+  }
+  const record: BuildRecord = {
+    build: target.build,
+    version: target.version,
+    arch,
+    recordedAt: new Date().toISOString(),
+    durationMs,
+    goVersion: await goVersion(env),
+    files: await describe(dir, target.files, arch),
+  }
+  await recordBuild(cache, record)
+  progress.debug(1, `${action === 'built' ? '✓ built' : '+ recorded'} ${label} in ${durationMs === null ? '-' : formatDuration(durationMs)}`)
+  return { build: target.build, version: target.version, arch, action, durationMs, dir, record }
 }
 
 async function runBuildScript(

@@ -13,6 +13,7 @@ import { BUNDLE_MANIFEST, bundlePath, type BundleFile, type BundleManifest } fro
 import { cacheDir, readIndex, removeQuietly } from './cache.ts'
 import { resolveArtifacts, type ResolveOptions } from './resolve.ts'
 import { tarStream, type TarEntry } from './tar.ts'
+import { tempPathFor } from '../host/files.ts'
 
 /** Resolves the config and writes FILE (a .tar, or gzip-compressed when it ends in .gz/.tgz). */
 export async function writeBundle(config: ClusterConfig, out: string, options: ResolveOptions): Promise<BundleManifest> {
@@ -35,7 +36,7 @@ export async function writeBundle(config: ClusterConfig, out: string, options: R
     ...artifacts.map((a): TarEntry => ({ name: bundlePath(a), source: a.path, mode: 0o755 })),
   ]
   await mkdir(path.dirname(path.resolve(out)), { recursive: true })
-  const tmp = `${out}.partial`
+  const tmp = tempPathFor(path.resolve(out))
   const gz = /\.(gz|tgz)$/.test(out)
   try {
     if (gz) await pipeline(tarStream(entries), createGzip({ level: 6 }), createWriteStream(tmp))

@@ -11,9 +11,11 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { writeJsonFile } from '../host/files.ts'
+import { withFileLock } from '../providers/common/lock.ts'
 import type { Arch, NodeSelector } from './lock.ts'
 
 export function cacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -58,10 +60,7 @@ export async function commitBlob(cache: string, tmp: string, sha256: string, mod
 }
 
 export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true })
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(tmp, JSON.stringify(data, null, 2) + '\n')
-  await rename(tmp, file)
+  writeJsonFile(file, data, { mode: 0o644 })
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
@@ -144,12 +143,14 @@ export async function readBuildLock(cache: string): Promise<BuildLock> {
   return (await readJson<BuildLock>(buildLockPath(cache))) ?? { schema: 1, builds: {} }
 }
 
-/** Adds or replaces one record (read-modify-write; records are written one at a time). */
+/** Adds or replaces one record (read-modify-write under a file lock: builds of other entries in other processes keep theirs). */
 export async function recordBuild(cache: string, record: BuildRecord): Promise<void> {
-  const lock = await readBuildLock(cache)
-  const builds = { ...lock.builds, [buildKey(record.build, record.version, record.arch)]: record }
-  const sorted = Object.fromEntries(Object.entries(builds).sort(([a], [b]) => a.localeCompare(b)))
-  await writeJsonAtomic(buildLockPath(cache), { schema: 1, builds: sorted })
+  await withFileLock(`${buildLockPath(cache)}.lock`, { wait: true, what: 'recording a build', timeoutMs: 60_000 }, async () => {
+    const lock = await readBuildLock(cache)
+    const builds = { ...lock.builds, [buildKey(record.build, record.version, record.arch)]: record }
+    const sorted = Object.fromEntries(Object.entries(builds).sort(([a], [b]) => a.localeCompare(b)))
+    await writeJsonAtomic(buildLockPath(cache), { schema: 1, builds: sorted })
+  })
 }
 
 export async function removeQuietly(file: string): Promise<void> {

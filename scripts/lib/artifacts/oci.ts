@@ -16,6 +16,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { tarStream, type TarEntry } from './tar.ts'
 import type { Arch } from './lock.ts'
+import { tempPathFor } from '../host/files.ts'
 
 export const MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -156,9 +157,14 @@ export async function writeOciImage(spec: OciImageSpec, outTar: string): Promise
       { name: 'oci-layout', content: json({ imageLayoutVersion: '1.0.0' }) },
     ]
     await mkdir(path.dirname(path.resolve(outTar)), { recursive: true })
-    const tmp = `${outTar}.partial`
-    await pipeline(tarStream(entries), createWriteStream(tmp))
-    await rename(tmp, outTar)
+    const tmp = tempPathFor(path.resolve(outTar)) // concurrent writers of one image never share it
+    try {
+      await pipeline(tarStream(entries), createWriteStream(tmp))
+      await rename(tmp, outTar)
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw err
+    }
     return { manifest, config, layer, diffId: layer.digest }
   } finally {
     await rm(work, { recursive: true, force: true })

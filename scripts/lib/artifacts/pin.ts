@@ -2,9 +2,10 @@
 // upstream publishes next to each asset. An existing pin that disagrees with upstream is never
 // overwritten: it is reported as a mismatch. The YAML is edited in place (comments kept).
 
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
 import { ArtifactError } from '../errors.ts'
+import { writeFileAtomic } from '../host/files.ts'
 import type { HttpClient } from './fetch.ts'
 import { ARCHES, assetBasename, checksumUrl, parseChecksumFile, parseLock, type Arch } from './lock.ts'
 
@@ -56,9 +57,7 @@ export async function pinLock(file: string, http: HttpClient, options: { arches?
   if (changed) {
     const out = doc.toString({ lineWidth: 0 })
     parseLock(out, file) // never write a lock we could not read back
-    const tmp = `${file}.tmp`
-    await writeFile(tmp, out)
-    await rename(tmp, file)
+    writeFileAtomic(file, out, { mode: 0o644 })
   }
   return results
 }

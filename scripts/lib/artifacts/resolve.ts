@@ -12,6 +12,7 @@ import { Transform } from 'node:stream'
 import type { ClusterConfig } from '../config/types.ts'
 import { ArtifactError } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
+import { withFileLock } from '../providers/common/lock.ts'
 import { buildTargets, builtRecord, ensureBuilt, findOnPath, type BuildOutcome } from './build.ts'
 import { openBundle } from './bundle.ts'
 import {
@@ -217,11 +218,22 @@ function mismatch(c: LockComponent, arch: Arch, from: string, expected: string, 
   )
 }
 
-/** Fetches the asset (resuming or restarting on a broken connection), verifies it, stores it. */
+/**
+ * Fetches the asset (resuming or restarting on a broken connection), verifies it, stores it. The
+ * partial file is kept by URL so a later run resumes it; one download of a URL at a time (a file
+ * lock across processes: an `up` while `plan` resolves), the second finds the blob stored.
+ */
 async function fetchAsset(ctx: ArtifactContext, c: LockComponent, o: Origin2): Promise<string> {
   const have = blobPath(ctx.cache, o.expected)
   if ((await sizeOf(have)) !== undefined) return have
   const partial = path.join(ctx.cache, 'tmp', `${createHash('sha256').update(o.from).digest('hex').slice(0, 16)}.partial`)
+  return withFileLock(`${partial}.lock`, { wait: true, what: `downloading ${o.from}` }, async () => {
+    if ((await sizeOf(have)) !== undefined) return have
+    return download(ctx, c, o, partial)
+  })
+}
+
+async function download(ctx: ArtifactContext, c: LockComponent, o: Origin2, partial: string): Promise<string> {
   const bar = ctx.progress.interactive ? progressBar(`${c.name} ${c.version}`, (s) => process.stderr.write(s)) : undefined
   for (let fresh = 0; ; fresh++) {
     let r

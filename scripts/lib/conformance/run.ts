@@ -6,13 +6,14 @@
 
 import { spawn } from 'node:child_process'
 import { createWriteStream, existsSync, readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { parse, stringify } from 'yaml'
 import { ensureBuilt, type BuildOutcome } from '../artifacts/build.ts'
 import { hostArch, type Arch } from '../artifacts/lock.ts'
 import type { ClusterConfig } from '../config/types.ts'
 import { UsageError } from '../errors.ts'
+import { writeFileAtomic } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { labNames, netnsExists } from '../providers/common/network.ts'
 import { providerTraits } from '../providers/traits.ts'
@@ -74,7 +75,7 @@ export async function runE2e(o: RunE2eOptions): Promise<{ exitCode: number; wher
   const admin = path.join(o.stateDir, 'pki', 'admin.conf')
   if (!existsSync(admin)) throw new UsageError(`cluster "${o.config.name}" has no admin kubeconfig yet (${admin}); run: npx kubelab up`)
   const kubeconfig = path.join(o.stateDir, 'conformance.kubeconfig')
-  await writeFile(kubeconfig, labKubeconfig(readFileSync(admin, 'utf8'), `https://${o.controlPlane.address}:6443`), { mode: 0o600 })
+  writeFileAtomic(kubeconfig, labKubeconfig(readFileSync(admin, 'utf8'), `https://${o.controlPlane.address}:6443`), { mode: 0o600 })
   const { prefix, where } = e2eLauncher(o.config, o.exists)
   const command = [...prefix, o.e2e, ...o.args(kubeconfig)]
   await mkdir(path.dirname(o.logFile), { recursive: true })

@@ -3,10 +3,10 @@
 // for a managed control plane its PKI and the join token. Steps hand each other no values: what
 // one needs from another's work is here, or on the node.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { resolveArtifacts, type Artifact } from '../artifacts/resolve.ts'
 import type { ClusterConfig } from '../config/types.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import { ensureSandboxImage, type LocalImage } from '../images/sandbox.ts'
 import { ensureWorkloadImages } from '../images/workloads.ts'
 import type { Progress } from '../log/progress.ts'
@@ -45,12 +45,10 @@ const tokenFile = (stateDir: string) => path.join(stateDir, 'bootstrap-token.jso
  */
 export function joinToken(stateDir: string, o: { keep: boolean; now?: number }): JoinToken {
   const now = o.now ?? Date.now()
-  if (existsSync(tokenFile(stateDir))) {
-    const t = JSON.parse(readFileSync(tokenFile(stateDir), 'utf8')) as { token: string; expires: string }
-    if (Date.parse(t.expires) - now > MIN_LEFT_MS) return { token: t.token, expires: new Date(t.expires) }
-  }
+  const t = readJsonFile<{ token?: string; expires?: string }>(tokenFile(stateDir), 'the join token')
+  if (t && typeof t.token === 'string' && typeof t.expires === 'string' && Date.parse(t.expires) - now > MIN_LEFT_MS) return { token: t.token, expires: new Date(t.expires) }
   const fresh = { token: generateBootstrapToken(), expires: new Date(now + TOKEN_TTL_MS) }
-  if (o.keep) writeFileSync(tokenFile(stateDir), JSON.stringify({ token: fresh.token, expires: fresh.expires.toISOString() }), { mode: 0o600 })
+  if (o.keep) writeJsonFile(tokenFile(stateDir), { token: fresh.token, expires: fresh.expires.toISOString() })
   return fresh
 }
 

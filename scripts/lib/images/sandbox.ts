@@ -3,12 +3,13 @@
 // containerd's config pins (SANDBOX_IMAGE). Cached by a hash of the program's source.
 
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { mkdir, rename } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeOciImage } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
@@ -35,7 +36,8 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
   const dir = path.join(cacheDir, 'images')
   const tar = path.join(dir, `sandbox-${key}.tar`)
   const meta = `${tar}.json`
-  if (existsSync(tar) && existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8')) as LocalImage
+  const kept = existsSync(tar) ? readJsonFile<LocalImage>(meta, 'the cached sandbox image\'s metadata (remove it to rebuild)') : undefined
+  if (kept) return kept
   return progress.step('Building the sandbox (pause) image', async () => {
     const out = path.join(cacheDir, 'build', `pause-${key}-amd64`)
     if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD} pause ${key} ${out}`
@@ -45,11 +47,10 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
       files: [{ path: 'pause', source: path.join(out, 'pause'), mode: 0o755 }],
       entrypoint: ['/pause'],
       user: '65535:65535',
-    }, `${tar}.partial`)
-    await rename(`${tar}.partial`, tar)
+    }, tar)
     const sha256 = createHash('sha256').update(readFileSync(tar)).digest('hex')
     const image: LocalImage = { ref: SANDBOX_IMAGE, tar, sha256, digest: result.manifest.digest }
-    writeFileSync(meta, JSON.stringify(image, null, 2))
+    writeJsonFile(meta, image, { mode: 0o644 })
     return image
   })
 }

@@ -12,7 +12,7 @@
 // (runtime:images), so a different .deb under the same tag is still re-imported.
 
 import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +20,7 @@ import type { Artifact } from '../artifacts/resolve.ts'
 import { DEFAULT_LOCK_FILE, loadLock, minorFor } from '../artifacts/lock.ts'
 import { writeOciImage, type ImageFile, type OciImageSpec } from '../artifacts/oci.ts'
 import { host } from '../host/exec.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 import type { LocalImage } from './sandbox.ts'
@@ -81,16 +82,15 @@ const sha256Of = (file: string) => createHash('sha256').update(readFileSync(file
 /** The image cached at `tar` (with its `.json` LocalImage beside it), if both exist. */
 function cached(tar: string): LocalImage | undefined {
   const meta = `${tar}.json`
-  return existsSync(tar) && existsSync(meta) ? JSON.parse(readFileSync(meta, 'utf8')) as LocalImage : undefined
+  return existsSync(tar) ? readJsonFile<LocalImage>(meta, 'a cached image\'s metadata (remove it to rebuild)') : undefined
 }
 
 /** Writes the image to `tar` (atomically), then its `.json` LocalImage beside it. */
 async function writeImage(tar: string, s: OciImageSpec): Promise<LocalImage> {
   await mkdir(path.dirname(tar), { recursive: true })
-  const result = await writeOciImage(s, `${tar}.partial`)
-  await rename(`${tar}.partial`, tar)
+  const result = await writeOciImage(s, tar)
   const image: LocalImage = { ref: s.ref, tar, sha256: sha256Of(tar), digest: result.manifest.digest }
-  writeFileSync(`${tar}.json`, JSON.stringify(image, null, 2))
+  writeJsonFile(`${tar}.json`, image, { mode: 0o644 })
   return image
 }
 
@@ -119,11 +119,16 @@ async function busyboxBinary(cacheDir: string, deb: string): Promise<string> {
   const out = path.join(cacheDir, 'build', `${BUSYBOX_PACKAGE}-${sha256Of(deb).slice(0, 12)}`)
   const bin = path.join(out, 'bin', 'busybox')
   if (existsSync(bin)) return bin
-  await rm(`${out}.partial`, { recursive: true, force: true })
   await mkdir(path.dirname(out), { recursive: true })
-  await host`dpkg-deb -x ${deb} ${out}.partial`
-  await rm(out, { recursive: true, force: true })
-  await rename(`${out}.partial`, out)
+  const partial = await mkdtemp(`${out}.partial-`) // this process's own: concurrent runs never share it
+  try {
+    await host`dpkg-deb -x ${deb} ${partial}`
+    if (existsSync(bin)) return bin // a concurrent run finished first
+    await rm(out, { recursive: true, force: true })
+    await rename(partial, out)
+  } finally {
+    await rm(partial, { recursive: true, force: true })
+  }
   return bin
 }
 

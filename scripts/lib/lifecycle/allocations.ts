@@ -5,13 +5,14 @@
 // YAML sets them) and derives new nodes around them. A removed node's values stay taken until
 // `kubelab node remove` / `up --prune` forgets it.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import * as cidr from '../config/cidr.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import { derivePodCidrs, deriveAddresses } from '../config/resolve.ts'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import { UsageError } from '../errors.ts'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import { providerTraits } from '../providers/traits.ts'
 
 export interface Allocations {
@@ -22,20 +23,15 @@ export interface Allocations {
 
 const file = (stateDir: string) => path.join(stateDir, 'lifecycle.json')
 
+/** The remembered allocations; a damaged file is a StateError (starting over would move nodes to new addresses and pod CIDRs). */
 export function readAllocations(stateDir: string): Allocations {
-  try {
-    return existsSync(file(stateDir)) ? (JSON.parse(readFileSync(file(stateDir), 'utf8')) as Allocations) : { nodes: {} }
-  } catch {
-    return { nodes: {} }
-  }
+  const a = readJsonFile<Allocations>(file(stateDir), "each node's remembered address and pod CIDR")
+  return a ? { ...a, nodes: a.nodes ?? {} } : { nodes: {} }
 }
 
 function write(stateDir: string, a: Allocations): void {
   if (!existsSync(stateDir)) return // `down` removed the cluster: nothing to remember
-  mkdirSync(stateDir, { recursive: true })
-  const tmp = `${file(stateDir)}.${process.pid}.tmp`
-  writeFileSync(tmp, `${JSON.stringify(a, null, 2)}\n`)
-  renameSync(tmp, file(stateDir))
+  writeJsonFile(file(stateDir), a)
 }
 
 /** Remembers every config node's address and pod CIDR (and, once converged, the version). */

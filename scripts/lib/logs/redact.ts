@@ -1,7 +1,9 @@
-// Secrets out of text before it goes into a logs bundle: PEM private keys, kubeconfig key data
-// and tokens, bootstrap tokens (Secret fields and bare `abcdef.0123456789abcdef` anywhere), the
-// EncryptionConfiguration's key secrets, and `--token`/`--password`-style flags. Values become
-// `<redacted>`; keys and structure stay so the file still reads. Applied to every bundle file.
+// Secrets out of text before it leaves kubelab: PEM private keys, kubeconfig key data and tokens,
+// bootstrap tokens (Secret fields and bare `abcdef.0123456789abcdef` anywhere), the
+// EncryptionConfiguration's key secrets, `--token`/`--password`-style flags, and files a remote
+// script carries inline as base64 heredocs. Values become `<redacted>`; keys and structure stay so
+// the text still reads. Applied to every logs bundle file, to every CommandError (so the text and
+// --json reports of any failed command), and line by line to the output -vvv streams.
 
 export const REDACTED = '<redacted>'
 
@@ -23,8 +25,12 @@ const KEY_VALUE = new RegExp(
 const FLAG = /(--(?:token|password|bootstrap-token|client-key-data)(?:=|\s+))(\S+)/g
 const BEARER = /(\bBearer\s+)([A-Za-z0-9._~+/=-]{8,})/g
 
+/** A quoted-delimiter heredoc of base64 lines (remote/transfer.ts writes small files this way). */
+const INLINE_BASE64 = /(<<'([A-Za-z0-9_]+)'\n)([A-Za-z0-9+/=\n]*?)^(\2)$/gm
+
 export function redactSecrets(text: string): string {
   return text
+    .replace(INLINE_BASE64, (_m, head: string, _delim: string, body: string, tail: string) => `${head}${REDACTED} (inline file, ${body.replace(/\n/g, '').length} base64 characters)\n${tail}`)
     .replace(PEM_PRIVATE_KEY, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY-----\n${REDACTED}\n-----END ${kind}PRIVATE KEY-----`)
     .replace(KEY_VALUE, (_m, head: string, value: string) => {
       const q = value[0] === '"' || value[0] === "'" ? value[0] : ''
@@ -33,4 +39,27 @@ export function redactSecrets(text: string): string {
     .replace(FLAG, (_m, head: string) => `${head}${REDACTED}`)
     .replace(BEARER, (_m, head: string) => `${head}${REDACTED}`)
     .replace(BOOTSTRAP_TOKEN, REDACTED)
+}
+
+const PEM_BEGIN = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----/
+const PEM_END = /-----END ([A-Z0-9 ]*)PRIVATE KEY-----/
+
+/**
+ * redactSecrets for a stream read line by line (-vvv): a PEM private key spans lines, so its body
+ * is dropped from the BEGIN line to the END line. Returns undefined for a line to leave out.
+ */
+export function lineRedactor(): (line: string) => string | undefined {
+  let inKey = false
+  return (line) => {
+    if (inKey) {
+      if (!PEM_END.test(line)) return undefined
+      inKey = false
+      return line.replace(/^.*?(-----END )/, '$1')
+    }
+    if (PEM_BEGIN.test(line) && !PEM_END.test(line)) {
+      inKey = true
+      return `${line.replace(/(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*$/, '$1')} ${REDACTED}`
+    }
+    return redactSecrets(line)
+  }
 }

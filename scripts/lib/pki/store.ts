@@ -5,9 +5,10 @@
 // returns a manifest (install path, mode, sha256 per file) for the converge step to upload.
 // `describe()` lists files without contents: secrets are never printed.
 
-import { createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { writeFileAtomic } from '../host/files.ts'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
 import {
   bootstrapRbac, bootstrapTokenSecret, DEFAULT_TOKEN_TTL_HOURS, generateBootstrapToken,
@@ -97,8 +98,8 @@ export class PkiStore {
   }
 
   /**
-   * Write `content` to `file` only if the bytes differ (temp file + rename, mode set before the
-   * rename); otherwise only fix the mode. Returns whether the content was written.
+   * Write `content` to `file` only if the bytes differ (host/files.ts: temp file, fsync, rename,
+   * mode set before the rename); otherwise only fix the mode. Returns whether the content was written.
    */
   async put(file: string, content: string, mode: number): Promise<boolean> {
     const target = path.join(this.dir, file)
@@ -107,15 +108,7 @@ export class PkiStore {
       if (((await stat(target)).mode & 0o777) !== mode) await chmod(target, mode)
       return false
     }
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
-    try {
-      await writeFile(tmp, content, { mode, flag: 'wx' })
-      await chmod(tmp, mode) // umask may have narrowed it
-      await rename(tmp, target)
-    } catch (e) {
-      await unlink(tmp).catch(() => {})
-      throw e
-    }
+    writeFileAtomic(target, content, { mode })
     return true
   }
 

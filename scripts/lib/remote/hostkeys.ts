@@ -3,9 +3,8 @@
 // file written atomically (the real one, .kubelab/known_hosts.json by convention) and an in-memory
 // one (tests, one-shot tools).
 
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readJsonFile, writeJsonFile } from '../host/files.ts'
 
 export interface HostKeyStore {
   /** The pinned fingerprint (`SHA256:...`) for a node, or undefined on first contact. */
@@ -69,24 +68,15 @@ export class JsonFileHostKeyStore implements HostKeyStore {
     const next = this.chain.then(async () => {
       const f = await this.read()
       change(f)
-      await mkdir(dirname(this.location), { recursive: true })
-      const tmp = `${this.location}.${randomBytes(6).toString('hex')}.tmp`
-      await writeFile(tmp, JSON.stringify(f, null, 2) + '\n', { mode: 0o600 })
-      await rename(tmp, this.location)
+      writeJsonFile(this.location, f)
     })
     this.chain = next.catch(() => undefined)
     return next
   }
 
   private async read(): Promise<HostKeyFile> {
-    let text: string
-    try {
-      text = await readFile(this.location, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, hosts: {} }
-      throw err
-    }
-    const parsed = JSON.parse(text) as Partial<HostKeyFile>
-    return { version: 1, hosts: parsed.hosts ?? {} }
+    // Damaged pins are an error: an empty store would trust whatever key each node shows next.
+    const parsed = readJsonFile<Partial<HostKeyFile>>(this.location, 'the pinned SSH host keys')
+    return { version: 1, hosts: parsed?.hosts ?? {} }
   }
 }

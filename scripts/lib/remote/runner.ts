@@ -9,7 +9,9 @@ import { isAbsolute, relative } from 'node:path'
 import { Readable } from 'node:stream'
 import type { ClientChannel } from 'ssh2'
 import { CommandError, type CommandResult } from '../errors.ts'
+import { onInterrupt } from '../host/interrupt.ts'
 import type { Progress } from '../log/progress.ts'
+import { lineRedactor, redactSecrets } from '../logs/redact.ts'
 import { connect, type ConnectOptions, type Connection, type SshTarget } from './connect.ts'
 import { CommandTimeoutError, SshError } from './errors.ts'
 import type { HostKeyStore } from './hostkeys.ts'
@@ -54,18 +56,23 @@ function firstLine(script: string): string {
   return (lines[0] ?? '').slice(0, 200) + (lines.length > 1 ? ` … (+${lines.length - 1} lines)` : '')
 }
 
-/** Streams chunks to Progress at verbosity 3, one line at a time. */
+/** Streams chunks to Progress at verbosity 3, one line at a time, secrets redacted. */
 function lineLogger(progress: Progress | undefined, prefix: string) {
   if (!progress || progress.verbosity < 3) return { onData: undefined, flush: () => undefined }
   let partial = ''
+  const redact = lineRedactor()
+  const show = (l: string) => {
+    const shown = redact(l)
+    if (shown !== undefined) progress.debug(3, `${prefix}${shown}`)
+  }
   return {
     onData(b: Buffer) {
       const lines = (partial + b.toString('utf8')).split('\n')
       partial = lines.pop() ?? ''
-      for (const l of lines) progress.debug(3, `${prefix}${l}`)
+      for (const l of lines) show(l)
     },
     flush() {
-      if (partial) progress.debug(3, `${prefix}${partial}`)
+      if (partial) show(partial)
       partial = ''
     },
   }
@@ -111,7 +118,7 @@ export class SshRunner implements Runner {
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs
     const full = `set -euo pipefail\n${script}`
     const progress = this.options.progress
-    progress?.debug(2, `[${this.node}] $ ${firstLine(script)}`)
+    progress?.debug(2, `[${this.node}] $ ${redactSecrets(firstLine(script))}`)
     const out = lineLogger(progress, `[${this.node}] `)
     const err = lineLogger(progress, `[${this.node}] ! `)
     const started = performance.now()
@@ -165,12 +172,23 @@ export class SshRunner implements Runner {
       return
     }
     const tmp = (await this.run(tempFileScript(path), options)).stdout.trim()
-    try {
+    await this.withRemoteTemp(tmp, options, async () => {
       await this.streamTo(tmp, Readable.from([buf]), options.sudo ?? this.sudo)
       await this.run(finalizeScript(tmp, path, mode, owner), options)
+    })
+  }
+
+  /** Runs `fn` with the node's temp file `tmp` removed when it fails and when kubelab is interrupted meanwhile. */
+  private async withRemoteTemp<T>(tmp: string, options: RunOptions, fn: () => Promise<T>): Promise<T> {
+    const remove = () => this.run(`rm -f -- ${quote(tmp)}`, { ...options, nothrow: true }).then(() => undefined, () => undefined)
+    const forget = onInterrupt(remove)
+    try {
+      return await fn()
     } catch (err) {
-      await this.run(`rm -f -- ${quote(tmp)}`, { ...options, nothrow: true }).catch(() => undefined)
+      await remove()
       throw err
+    } finally {
+      forget()
     }
   }
 
@@ -211,7 +229,7 @@ export class SshRunner implements Runner {
     const tmp = probe.stdout.trim()
     if (tmp === 'skipped') return 'skipped'
     const t0 = performance.now()
-    try {
+    await this.withRemoteTemp(tmp, run, async () => {
       const shared = this.options.sharedDir
       const rel = shared ? relative(shared.hostPath, localFile) : undefined
       if (shared && rel && !rel.startsWith('..') && !isAbsolute(rel)) {
@@ -229,10 +247,7 @@ export class SshRunner implements Runner {
         )
       }
       if (!fin.ok) throw new CommandError(fin, { hint: this.hintFor(fin) })
-    } catch (err) {
-      await this.run(`rm -f -- ${quote(tmp)}`, { ...run, nothrow: true }).catch(() => undefined)
-      throw err
-    }
+    })
     this.options.progress?.debug(2, `[${this.node}] uploaded ${localFile} -> ${remotePath} in ${Math.round(performance.now() - t0)}ms`)
     return 'sent'
   }

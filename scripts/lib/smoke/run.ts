@@ -2,11 +2,11 @@
 // reports (JUnit, timings.json entries) and, when a check fails, a logs bundle for CI. `kubelab
 // smoke` and the end of `kubelab up` run it; the caller holds the cluster lock.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { hostKubectlSetup, type Cluster } from '../cluster.ts'
-import { type CommandError, UsageError } from '../errors.ts'
+import { type CommandError, StateError, UsageError } from '../errors.ts'
 import { host } from '../host/exec.ts'
+import { readJsonFile, writeFileAtomic, writeJsonFile } from '../host/files.ts'
 import { TESTBOX_IMAGE } from '../images/workloads.ts'
 import { writeLogsBundle } from '../logs/bundle.ts'
 import { closeNodes, openNodes } from '../node/open.ts'
@@ -36,12 +36,12 @@ export interface SmokeOutcome {
 /** Appends the checks to the cluster's timings.json (as `smoke:<id>` phases). */
 function addTimings(stateDir: string, results: readonly CheckResult[]): void {
   const file = path.join(stateDir, 'timings.json')
-  if (!existsSync(file)) return
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; totalMs: number; entries: { phase: string; offsetMs: number; durationMs: number }[] }
+  const doc = readJsonFile<{ startedAt: string; totalMs: number; entries: { phase: string; offsetMs: number; durationMs: number }[] }>(file, 'the timings of the last up')
+  if (!doc) return
   const t0 = Date.parse(doc.startedAt)
   doc.entries = [...doc.entries.filter((e) => !e.phase.startsWith('smoke:')), ...results.map((r) => ({ phase: `smoke:${r.id}`, offsetMs: r.startedAt - t0, durationMs: r.durationMs, ok: r.ok }))]
   doc.totalMs = Math.max(doc.totalMs, ...doc.entries.map((e) => e.offsetMs + e.durationMs))
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`)
+  writeJsonFile(file, doc, { mode: 0o644 })
 }
 
 /** The suite on an opened cluster (the caller holds the cluster lock). */
@@ -82,10 +82,15 @@ export async function runSmokeSuite(c: Cluster, o: SmokeOptions = {}): Promise<S
     const results = await runSmoke(sctx, CHECKS, { keep: o.keep ?? false, progress })
     const failed = results.filter((r) => !r.ok).length
     const out: SmokeOutcome = { results, failed }
-    addTimings(stateDir, results)
+    try {
+      addTimings(stateDir, results)
+    } catch (err) {
+      // The checks' verdict stands; only their place in the timeline is lost, and said so.
+      if (!(err instanceof StateError)) throw err
+      progress.warn(`${err.message}; the smoke checks are not added to it`)
+    }
     if (o.junit) {
-      mkdirSync(path.dirname(path.resolve(o.junit)), { recursive: true })
-      writeFileSync(o.junit, junitXml('kubelab-smoke', results, startedAt))
+      writeFileAtomic(o.junit, junitXml('kubelab-smoke', results, startedAt), { mode: 0o644 })
       out.junit = path.resolve(o.junit)
       progress.info(`JUnit report: ${out.junit}`)
     }

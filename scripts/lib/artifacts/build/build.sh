@@ -5,8 +5,9 @@
 #
 # COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
-# idempotent: it writes into OUTDIR.partial and renames at the end, so an interrupted build leaves
-# nothing that looks finished. Module and build caches are Go's own (GOMODCACHE, GOCACHE).
+# idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
+# build leaves nothing that looks finished and concurrent builds of one component do not collide.
+# Module and build caches are Go's own (GOMODCACHE, GOCACHE).
 # Recipe and pitfalls: shared/notes/build-binaries-from-go-modules.md (wrapper module for projects
 # whose go.mod has replace directives; upstream build tags; version stamped via -ldflags).
 set -euo pipefail
@@ -19,10 +20,10 @@ arch=${GOARCH:-$(go env GOARCH)}
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod GOARCH=$arch
 work=$(mktemp -d "${TMPDIR:-/tmp}/kubelab-build-$component.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-partial="$out.partial"
-rm -rf "$partial"
-mkdir -p "$partial"
+mkdir -p "$(dirname "$out")"
+# Per process: two builds of one component at once (an `up` while `plan` builds) never share it.
+partial=$(mktemp -d "$out.partial.XXXXXX")
+trap 'rm -rf "$work" "$partial"' EXIT
 cd "$work"
 
 log() { printf '[build %s %s] %s\n' "$component" "$version" "$*" >&2; }
@@ -145,6 +146,16 @@ probe)
   log "unknown component"; exit 2 ;;
 esac
 
-rm -rf "$out"
-mv "$partial" "$out"
+# Into place with one rename. When OUTDIR exists: a concurrent build that finished first is kept
+# (it has every file ours has); an older, incomplete OUTDIR is moved aside and replaced.
+if ! mv -T "$partial" "$out" 2>/dev/null; then
+  complete=1
+  for f in "$partial"/*; do [ -e "$out/${f##*/}" ] || complete=0; done
+  if [ "$complete" = 0 ]; then
+    old=$(mktemp -d "$out.old.XXXXXX")
+    mv -T "$out" "$old/out" 2>/dev/null || true
+    mv -T "$partial" "$out" 2>/dev/null || true # else a concurrent build's output is in place
+    rm -rf "$old"
+  fi
+fi
 log "done: $(ls "$out" | tr '\n' ' ')"

@@ -1,10 +1,11 @@
 // The per-cluster state directory: what kubelab made (machines, processes, forwarded ports) so
-// that `down` can remove exactly that. Written atomically (temp file + rename). The real world
+// that `down` can remove exactly that. Written atomically (host/files.ts); a damaged file is an error
+// naming it, never an empty state (which would forget machines that still run). The real world
 // stays the source of truth: providers check every entry before trusting it.
 
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { readJsonFile, writeJsonFile } from '../../host/files.ts'
 
 export interface MachineRecord {
   address: string
@@ -53,15 +54,12 @@ export class StateStore {
   }
 
   read(cluster: string, provider: string): ClusterState {
-    if (!existsSync(this.file)) return { cluster, provider, machines: {} }
-    return JSON.parse(readFileSync(this.file, 'utf8')) as ClusterState
+    const s = readJsonFile<ClusterState>(this.file, 'what kubelab made for this cluster')
+    return s ? { ...s, machines: s.machines ?? {} } : { cluster, provider, machines: {} }
   }
 
   write(state: ClusterState): void {
-    mkdirSync(this.dir, { recursive: true })
-    const tmp = `${this.file}.${process.pid}.tmp`
-    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
-    renameSync(tmp, this.file)
+    writeJsonFile(this.file, state)
   }
 
   /** Read, change, write back. */

@@ -6,7 +6,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { StateError } from '../../errors.ts'
 import { host } from '../../host/exec.ts'
+import { writeFileAtomic } from '../../host/files.ts'
 import type { QemuAccel } from '../../config/schema.ts'
 import { socketPath } from '../common/forward.ts'
 import { hostsFile } from './nocloud.ts'
@@ -150,11 +152,13 @@ export async function writeSeed(p: VmPaths, f: SeedFiles): Promise<void> {
   await host`mkfs.ext4 -q -F -L kubelab-seed -d ${p.seedDir} ${p.seed} 8M`
 }
 
-/** One machine-id per VM, kept across restarts. */
+/** One machine-id per VM, kept across restarts (written atomically; a damaged one is named, not replaced). */
 function machineId(p: VmPaths): string {
   const file = path.join(p.dir, 'machine-id')
-  if (!existsSync(file)) writeFileSync(file, randomBytes(16).toString('hex'))
-  return readFileSync(file, 'utf8').trim()
+  if (!existsSync(file)) writeFileAtomic(file, randomBytes(16).toString('hex'), { mode: 0o644 })
+  const id = readFileSync(file, 'utf8').trim()
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new StateError(file, `the machine-id of VM ${path.basename(p.dir)}`, 'not 32 hex digits')
+  return id
 }
 
 /** The sercon-port file: the first serial port, 0x3f8, as SeaBIOS reads an integer from fw_cfg. */
