@@ -130,7 +130,7 @@ test.serial('interrupted in the middle of the kubelet step, up finishes when run
   })
   const code = await exited
   t.is(code, 130, stderr)
-  t.regex(stderr, /interrupted \(SIGINT\); nothing is lost/)
+  t.regex(stderr, /interrupted \(SIGINT\): cleaning up .*; nothing is lost/)
   const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 600_000 })
   t.is(again.code, 0, again.stderr)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '--no-headers'], { env })

@@ -128,7 +128,7 @@ test('a VM\'s kept machine-id: made once, 0644; truncated is an ERR_STATE naming
   const p = vmPaths(d, 'w1')
   mkdirSync(p.dir, { recursive: true })
   writeFileSync(path.join(p.dir, 'machine-id'), '3f2a') // a crash while an older kubelab wrote it
-  const seed = { name: 'w1', authorizedKey: 'ssh-ed25519 AAAA test', hosts: {}, network: 'true\n', resolver: '10.0.0.1' }
+  const seed = { name: 'w1', authorizedKey: 'ssh-ed25519 AAAA test', hosts: {}, network: 'true\n', resolvConf: 'nameserver 10.0.0.1\n' }
   await t.throwsAsync(writeSeed(p, seed), { ...damaged, message: /machines\/w1\/machine-id/ })
   t.is(readFileSync(path.join(p.dir, 'machine-id'), 'utf8'), '3f2a')
 })

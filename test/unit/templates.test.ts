@@ -8,7 +8,7 @@ import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { TemplateError } from '../../scripts/lib/errors.ts'
 import { cniConflist, containerdConfig, crictlConfig, hostsToml, hostsTomlPath, kubeletConfig, kubeProxyConfig, parseTaint, registryHostsSpecs } from '../../scripts/lib/templates/files.ts'
 import { proxyDropIn } from '../../scripts/lib/egress/proxy.ts'
-import { resolvConf } from '../../scripts/lib/steps/os-resolver.ts'
+import { machineResolvConf } from '../../scripts/lib/egress/upstream.ts'
 import { registryFiles } from '../../scripts/lib/steps/runtime-registries.ts'
 import { placeholders, readTemplate, renderTemplate, renderText, TEMPLATE_DIR } from '../../scripts/lib/templates/render.ts'
 import { INSTALLED_FILES, type InstalledFileName } from '../../scripts/lib/templates/table.ts'
@@ -32,7 +32,7 @@ const dataFiles: Record<string, () => string> = {
   'crictl.yaml': () => crictlConfig(),
   'systemd/containerd.service.d/kubelab-proxy.conf': () => proxyDropIn(egress),
   'systemd/kubelet.service.d/kubelab-proxy.conf': () => proxyDropIn(config),
-  'resolv.conf': () => resolvConf(egress),
+  'resolv.conf': () => machineResolvConf(egress),
 }
 
 function render(name: InstalledFileName): string {

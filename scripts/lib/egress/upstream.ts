@@ -44,3 +44,14 @@ export function upstream(config: ClusterConfig, readFile: (file: string) => stri
 export function describeUpstream(u: Upstream): string {
   return u.via === 'servers' ? `${u.servers.join(', ')} (from ${u.from})` : u.via === 'node' ? "each node's /etc/resolv.conf" : `none: ${u.why}`
 }
+
+/**
+ * /etc/resolv.conf of a machine in a lab namespace: the upstream resolvers, or with none the
+ * gateway (it answers nothing, so lookups fail at once instead of hanging). The provider writes it
+ * when it starts a machine and os:resolver keeps it, so both write the same text.
+ */
+export function machineResolvConf(config: ClusterConfig): string {
+  const u = upstream(config)
+  if (u.via !== 'servers') return `# kubelab: no upstream resolver (${u.via === 'none' ? u.why : 'none'})\nnameserver ${config.provider.gateway}\noptions timeout:1 attempts:1\n`
+  return `# kubelab: upstream resolvers from ${u.from}\n${u.servers.map((s) => `nameserver ${s}`).join('\n')}\noptions timeout:2 attempts:2\n`
+}

@@ -53,7 +53,7 @@ export function installInterruptHandlers(io: InterruptIO = { stderr: process.std
         return
       }
       interrupted = true
-      io.stderr.write(`\n! interrupted (${signal}): cleaning up (again to stop at once); run the same command again to continue\n`)
+      io.stderr.write(`\n! interrupted (${signal}): cleaning up (again to stop at once); nothing is lost: run the same command again to continue\n`)
       void runCleanups().finally(() => io.exit(code))
     }
     process.on(signal, handler)

@@ -5,19 +5,11 @@
 
 import { differingFiles, writeFiles, type WantedFile } from '../converge/files.ts'
 import type { Step, StepContext } from '../converge/step.ts'
-import type { ClusterConfig } from '../config/types.ts'
-import { upstream } from '../egress/upstream.ts'
+import { machineResolvConf } from '../egress/upstream.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { INSTALLED_FILES } from '../templates/table.ts'
 
-/** The file for this config. */
-export function resolvConf(config: ClusterConfig): string {
-  const u = upstream(config)
-  if (u.via !== 'servers') return `# kubelab: no upstream resolver (${u.via === 'none' ? u.why : 'none'})\nnameserver ${config.provider.gateway}\noptions timeout:1 attempts:1\n`
-  return `# kubelab: upstream resolvers from ${u.from}\n${u.servers.map((s) => `nameserver ${s}`).join('\n')}\noptions timeout:2 attempts:2\n`
-}
-
-const file = (ctx: StepContext): WantedFile[] => [{ path: INSTALLED_FILES['resolv.conf'].dest, content: resolvConf(ctx.config), mode: INSTALLED_FILES['resolv.conf'].mode }]
+const file = (ctx: StepContext): WantedFile[] => [{ path: INSTALLED_FILES['resolv.conf'].dest, content: machineResolvConf(ctx.config), mode: INSTALLED_FILES['resolv.conf'].mode }]
 
 export const osResolver: Step = {
   id: 'os:resolver',

@@ -57,7 +57,8 @@ export async function ensureOverlay(base: string, p: MachinePaths): Promise<void
 
 export interface NodeFiles {
   name: string
-  gateway: string
+  /** /etc/resolv.conf (egress/upstream.ts machineResolvConf). */
+  resolvConf: string
   authorizedKey: string
   /** name -> address of every machine in the cluster, for /etc/hosts. */
   hosts: Readonly<Record<string, string>>
@@ -69,8 +70,7 @@ export function writeNodeFiles(p: MachinePaths, f: NodeFiles): void {
   writeFileSync(at('etc/hostname'), `${f.name}\n`)
   const hosts = Object.entries(f.hosts).map(([n, a]) => `${a}\t${n}`).join('\n')
   writeFileSync(at('etc/hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${hosts}\n`)
-  // No DNS server in the lab: the gateway answers nothing, so lookups fail fast instead of hanging.
-  writeFileSync(at('etc/resolv.conf'), `nameserver ${f.gateway}\noptions timeout:1 attempts:1\n`)
+  writeFileSync(at('etc/resolv.conf'), f.resolvConf)
   const machineId = at('etc/machine-id')
   if (readFileSync(machineId, 'utf8').trim() === '') writeFileSync(machineId, `${randomBytes(16).toString('hex')}\n`)
   for (const ext of ['', '.pub']) {

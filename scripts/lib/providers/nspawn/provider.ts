@@ -20,6 +20,7 @@ import { logTail, processMatches, stopProcess } from '../common/process.ts'
 import {
   cleanupMachine, ensureOverlay, machinePaths, NODE_CACHE_PATH, startNspawn, writeNodeFiles, type MachinePaths,
 } from './machine.ts'
+import { machineResolvConf } from '../../egress/upstream.ts'
 import { convergeUplink, destroyUplink, uplinkPreflight } from '../common/uplink.ts'
 import { ensureLab, ensureNodeNetwork, labNames, removeNamespace } from '../common/network.ts'
 
@@ -148,7 +149,7 @@ export class NspawnProvider implements Provider {
     await ensureNodeNetwork(this.names.lab, netns, node.name, `${node.address}/${this.prefix()}`, config.provider.gateway)
     await ensureOverlay(base, p)
     const fingerprint = await ensureHostKey(p.hostKey, node.name)
-    writeNodeFiles(p, { name: node.name, gateway: config.provider.gateway, authorizedKey, hosts })
+    writeNodeFiles(p, { name: node.name, resolvConf: machineResolvConf(config), authorizedKey, hosts })
     rmSync(p.console, { force: true })
     mkdirSync(this.ctx.cacheDir, { recursive: true })
     const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir })

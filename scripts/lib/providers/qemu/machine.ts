@@ -125,7 +125,8 @@ export interface SeedFiles {
   hosts: Readonly<Record<string, string>>
   /** Commands run at boot to bring up eth0. */
   network: string
-  resolver: string
+  /** /etc/resolv.conf. */
+  resolvConf: string
 }
 
 /** The network of a VM as a boot script: a static address on eth0 and a default route; rootless
@@ -142,7 +143,7 @@ export async function writeSeed(p: VmPaths, f: SeedFiles): Promise<void> {
   const put = (name: string, text: string) => writeFileSync(path.join(p.seedDir, name), text)
   put('hostname', `${f.name}\n`)
   put('hosts', hostsFile(f.hosts))
-  put('resolv.conf', `nameserver ${f.resolver}\noptions timeout:1 attempts:1\n`)
+  put('resolv.conf', f.resolvConf)
   put('machine-id', `${machineId(p)}\n`)
   put('authorized_keys', `${f.authorizedKey.trim()}\n`)
   put('network.sh', f.network)

@@ -19,6 +19,7 @@ import { freePort, logTail, processMatches, spawnDetached, stopProcess } from '.
 import { StateStore, type MachineRecord } from '../common/state.ts'
 import { runnerFor } from '../../remote/machine.ts'
 import { probeKvm } from '../kvm.ts'
+import { machineResolvConf } from '../../egress/upstream.ts'
 import { convergeUplink, destroyUplink, uplinkPreflight } from '../common/uplink.ts'
 import { BRIDGE, ensureLab, labNames, removeNamespace, vethName } from '../common/network.ts'
 import { providerTraits } from '../traits.ts'
@@ -246,7 +247,7 @@ export class QemuProvider implements Provider {
           { name: 'eth1', mac: net.lan.mac, addresses: [`${node.address}/${prefix}`] },
         ])
       } else {
-        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolver: SLIRP.dns })
+        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(SLIRP.address, SLIRP.gateway, `${node.address}/${prefix}`), resolvConf: `nameserver ${SLIRP.dns}\noptions timeout:1 attempts:1\n` })
       }
     } else {
       const tap = vethName(node.name)
@@ -256,7 +257,7 @@ export class QemuProvider implements Provider {
       if (boot.kind === 'cloud') {
         await cloudSeed([{ name: 'eth0', mac: net.mac, addresses: [`${node.address}/${prefix}`], gateway: config.provider.gateway, nameservers: [config.provider.gateway] }])
       } else {
-        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(`${node.address}/${prefix}`, config.provider.gateway), resolver: config.provider.gateway })
+        await writeSeed(p, { name: node.name, authorizedKey, hosts, network: networkScript(`${node.address}/${prefix}`, config.provider.gateway), resolvConf: machineResolvConf(config) })
       }
     }
     rmSync(p.serial, { force: true })
