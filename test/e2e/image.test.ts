@@ -2,19 +2,22 @@
 // writes a docker-save archive itself (Debian's busybox-static in one layer, legacy docker format),
 // loads it, runs a pod with imagePullPolicy: Never on every worker, loads it again (every node
 // skips it), lists it on every node, refuses a file that is no image (exit 2, file named) and
-// imports a second image only where --node says.
+// imports a second image only where --node says; an image only podman has is loaded by its REF.
 import test from 'ava'
 import { createHash } from 'node:crypto'
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { cacheDir } from '../../scripts/lib/artifacts/cache.ts'
 import { tarChunks, tarStream, type TarEntry } from '../../scripts/lib/artifacts/tar.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { ROOT } from '../helpers/paths.ts'
 
+const run = promisify(execFile)
 const name = `klimg${process.pid}`
 const work = mkdtempSync(path.join(tmpdir(), 'kubelab-image-e2e-'))
 const config = path.join(work, 'cluster.config.yaml')
@@ -68,6 +71,7 @@ async function dockerSave(file: string, tag: string, marker: string): Promise<vo
 
 const APP = 'kubelab.test/app:e2e'
 const ONLY = 'kubelab.test/app:only-worker-1'
+const FROM_PODMAN = 'kubelab.test/app:from-podman'
 const kubectl = (args: string[]) => kubelab(['kubectl', '-c', config, '--', ...args], { env })
 type Listing = { nodes: { name: string; images: { ref: string; digest: string; size: string }[] }[] }
 const ls = async () => {
@@ -77,6 +81,7 @@ const ls = async () => {
 }
 
 test.after.always(async () => {
+  await run('podman', ['rmi', '--force', FROM_PODMAN]).catch(() => undefined)
   await kubelab(['down', '-c', config], { env, timeoutMs: 300_000 })
   rmSync(work, { recursive: true, force: true })
 })
@@ -147,4 +152,23 @@ test.serial('--node worker-1 imports only there', async (t) => {
   t.regex(r.stderr, /1 node, 1 imported, 0 already had it/, r.stderr)
   const listing = await ls()
   t.deepEqual(listing.nodes.filter((n) => n.images.some((i) => i.ref === ONLY)).map((n) => n.name), ['worker-1'])
+})
+
+test.serial('image load REF: an image only podman has is saved by podman and imported; a pod runs it with imagePullPolicy Never', async (t) => {
+  const which = await run('sh', ['-c', 'command -v podman']).catch(() => undefined)
+  if (!which) return t.fail('podman is not installed (.ci/run installs it: apt-get install podman)')
+  const tar = path.join(work, 'podman.tar')
+  await dockerSave(tar, FROM_PODMAN, 'podman')
+  await run('podman', ['load', '-q', '-i', tar])
+  rmSync(tar)
+  const r = await kubelab(['image', 'load', '-c', config, FROM_PODMAN, '--node', 'worker-2'], { env, timeoutMs: 300_000 })
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stderr, /Saving kubelab\.test\/app:from-podman with podman/, r.stderr)
+  t.regex(r.stderr, /1 node, 1 imported, 0 already had it/, r.stderr)
+  const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'from-podman' }, spec: { nodeName: 'worker-2', containers: [{ name: 'app', image: FROM_PODMAN, imagePullPolicy: 'Never', command: ['/bin/busybox', 'sleep', '3600'] }] } }
+  writeFileSync(path.join(work, 'from-podman.json'), JSON.stringify(manifest))
+  t.is((await kubectl(['apply', '-f', path.join(work, 'from-podman.json')])).code, 0)
+  const w = await kubelab(['kubectl', '-c', config, '--', 'wait', '--for=condition=Ready', 'pod/from-podman', '--timeout=180s'], { env, timeoutMs: 200_000 })
+  t.is(w.code, 0, w.stderr)
+  t.is((await kubectl(['exec', 'from-podman', '--', '/bin/busybox', 'cat', '/marker'])).stdout.trim(), 'podman')
 })

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { defaultUplinkCidr } from '../../scripts/lib/config/resolve.ts'
 import { describeUpstream, nameservers, upstream } from '../../scripts/lib/egress/upstream.ts'
+import { networkSummary, summaryLines } from '../../scripts/lib/egress/summary.ts'
 import { ConfigError } from '../../scripts/lib/errors.ts'
 import { FIXTURES } from '../helpers/paths.ts'
 
@@ -103,4 +104,26 @@ egress:
   t.regex(issues('provider: {type: ssh}\negress: {uplinkNetns: wan}\n')['egress.uplinkNetns']!, /only applies to machines in a lab namespace/)
   t.regex(issues('provider: {type: nspawn}\n', { HTTPS_PROXY: 'http://a b' })['egress']!, /the host's HTTPS_PROXY .* must be an http\(s\) URL/)
   t.deepEqual(issues('provider: {type: nspawn}\n', { HTTPS_PROXY: 'http://a b', KUBELAB_EGRESS: 'off' }), {}, 'egress off: the host\'s proxy is not used, so not judged')
+})
+
+test('summary for status, doctor and the logs bundle: egress, upstream, proxy without user info, registries by variable names', (t) => {
+  const c = load(`provider: {type: nspawn}
+addons: {registry: {enabled: true}}
+egress: {uplinkCIDR: 100.64.200.0/30, dns: [198.51.100.53], proxy: {https: "http://user:pw@proxy.example:3128"}}
+registries:
+  docker.io: {mirrors: [https://mirror.example.internal]}
+  ghcr.io: {credentials: {usernameEnv: U, passwordEnv: P}}
+`, { U: 'robot', P: 'pw-secret' })
+  const s = networkSummary(c, { uplink: { peer: 'x', cidr: '100.64.200.0/30', comment: 'kubelab:kubelab', forwardingWasOff: false } })
+  t.deepEqual(s.egress.uplink, { to: "the host's namespace", cidr: '100.64.200.0/30', natAddress: '100.64.200.2', made: true })
+  t.is(s.egress.proxy!.https, 'http://proxy.example:3128')
+  t.deepEqual(s.localRegistry, { enabled: true, push: 'localhost:5001' })
+  const text = summaryLines(s).join('\n')
+  t.regex(text, /^egress: uplink to the host's namespace \(100\.64\.200\.0\/30, NAT to 100\.64\.200\.2\)$/m)
+  t.regex(text, /^ {2}upstream DNS: 198\.51\.100\.53 \(from egress\.dns \/ KUBELAB_DNS\)$/m)
+  t.regex(text, /^registry docker\.io: mirrors https:\/\/mirror\.example\.internal$/m)
+  t.regex(text, /^registry ghcr\.io: credentials from \$U \/ \$P$/m)
+  t.false(/pw-secret|user:pw/.test(JSON.stringify(s) + text), 'no secret in the summary')
+  t.regex(summaryLines(networkSummary(c, {})).join('\n'), /not made yet \(run: npx kubelab up\)/)
+  t.regex(summaryLines(networkSummary(load('provider: {type: nspawn}\n', { KUBELAB_EGRESS: 'off' }))).join('\n'), /^egress: off/m)
 })

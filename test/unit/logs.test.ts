@@ -121,3 +121,10 @@ test('collected per role: control-plane journals only on the control plane; secr
   t.false(configFiles('worker', { imageFiles: [] }).some((f) => f.includes('kubelab-seed') || f.includes('sshd_config.d')))
   t.true(configFiles('worker').includes('/usr/local/sbin/kubelab-seed'), 'unknown provider: every image file')
 })
+
+test('redaction: the password in a URL (a proxy in the egress drop-in), not the rest of the URL', (t) => {
+  const out = redactSecrets('Environment="HTTPS_PROXY=http://robot:pr0xy-s3cret@proxy.example:3128"\nmirror https://mirror.example:5000/v2\n')
+  t.false(out.includes('pr0xy-s3cret'))
+  t.regex(out, /http:\/\/robot:<redacted>@proxy\.example:3128/)
+  t.regex(out, /https:\/\/mirror\.example:5000\/v2/)
+})

@@ -24,6 +24,8 @@ const KEY_VALUE = new RegExp(
 /** `--token=X`, `--token X`, `--password=X`, `Authorization: Bearer X`. */
 const FLAG = /(--(?:token|password|bootstrap-token|client-key-data)(?:=|\s+))(\S+)/g
 const BEARER = /(\bBearer\s+)([A-Za-z0-9._~+/=-]{8,})/g
+/** The password of a URL's user info (a proxy URL in the egress drop-in): `http://user:PASS@host`. */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"']+:)([^\s@/"']+)(@)/gi
 
 /** A quoted-delimiter heredoc of base64 lines (remote/transfer.ts writes small files this way). */
 const INLINE_BASE64 = /(<<'([A-Za-z0-9_]+)'\n)([A-Za-z0-9+/=\n]*?)^(\2)$/gm
@@ -38,6 +40,7 @@ export function redactSecrets(text: string): string {
     })
     .replace(FLAG, (_m, head: string) => `${head}${REDACTED}`)
     .replace(BEARER, (_m, head: string) => `${head}${REDACTED}`)
+    .replace(URL_PASSWORD, (_m, head: string, _pw: string, at: string) => `${head}${REDACTED}${at}`)
     .replace(BOOTSTRAP_TOKEN, REDACTED)
 }
 
