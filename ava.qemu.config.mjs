@@ -6,4 +6,6 @@ export default {
   workerThreads: false,
   timeout: '60m',
   concurrency: 1,
+  // Lab traffic never leaves into this machine's namespace.
+  environmentVariables: { KUBELAB_EGRESS: 'off' },
 }

@@ -54,7 +54,7 @@ process.stderr.write(`resolved ${files} files (${(bytes / 1048576).toFixed(0)} M
 const artifacts = await resolveArtifacts(config, { progress: quiet })
 const work = mkdtempSync(path.join(tmpdir(), 'kubelab-bench-artifacts-'))
 const text = 'name: benchup\nprovider: {type: nspawn, network: 10.81.0.0/24}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n  - {name: w2, role: worker}\n'
-const lab = parseConfig(text, { file: path.join(work, 'c.yaml'), env: {} }).config
+const lab = parseConfig(text, { file: path.join(work, 'c.yaml'), env: { KUBELAB_EGRESS: 'off' } }).config
 const stateDir = path.join(work, 'state')
 const provider = new NspawnProvider({ config: lab, stateDir, cacheDir: defaultCacheDir(), progress: quiet })
 let ratio = 'n/a'

@@ -23,7 +23,7 @@ const progress = new Progress({ sink: process.stderr, interactive: false })
 
 function context(name: string, type: 'nspawn' | 'qemu', cacheDir: string): ProviderContext {
   const text = `name: ${name}\nprovider: {type: ${type}, network: 10.80.0.0/24}\nnodes:\n  - {name: cp, role: control-plane, cpus: 1, memory: 1GiB}\n  - {name: w1, role: worker, cpus: 1, memory: 1GiB}\n  - {name: w2, role: worker, cpus: 1, memory: 1GiB}\n`
-  const { config } = parseConfig(text, { file: path.join(work, `${name}.yaml`), env: {} })
+  const { config } = parseConfig(text, { file: path.join(work, `${name}.yaml`), env: { KUBELAB_EGRESS: 'off' } })
   return { config, stateDir: path.join(work, 'state', name), cacheDir, progress }
 }
 

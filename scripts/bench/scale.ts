@@ -14,7 +14,8 @@ const cli = path.join(root, 'scripts/bin/kubelab.mjs')
 const work = mkdtempSync(path.join(tmpdir(), 'kubelab-bench-scale-'))
 const name = 'h5bench'
 const config = path.join(work, 'cluster.config.yaml')
-const env = { ...process.env, KUBELAB_STATE: path.join(work, 'state'), CI: '1' }
+// Benchmarks run with egress off (no uplink to this host) unless the caller says otherwise.
+const env = { KUBELAB_EGRESS: 'off', ...process.env, KUBELAB_STATE: path.join(work, 'state'), CI: '1' }
 const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...args, '-c', config], { env, stdio: ['ignore', 'ignore', 'inherit'] })
 
 function timeUp(workers: number): number {

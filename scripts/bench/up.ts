@@ -23,7 +23,8 @@ const name = 'benchup'
 const config = path.join(work, 'cluster.config.yaml')
 const base = parse(readFileSync(path.join(root, 'cluster.config.yaml'), 'utf8')) as Record<string, unknown>
 writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.84.0.0/24' } }))
-const env = { ...process.env, KUBELAB_STATE: path.join(work, 'state'), CI: '1' }
+// Benchmarks run with egress off (no uplink to this host) unless the caller says otherwise.
+const env = { KUBELAB_EGRESS: 'off', ...process.env, KUBELAB_STATE: path.join(work, 'state'), CI: '1' }
 const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...args, '-c', config], { env, stdio: ['ignore', 'ignore', 'inherit'] })
 
 interface Entry { phase: string; node?: string; durationMs: number; offsetMs: number }

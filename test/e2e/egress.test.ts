@@ -26,7 +26,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'kubelab-egress-'))
 const config = path.join(work, 'cluster.config.yaml')
 const logs = { dns: path.join(work, 'dnsmasq.log'), web: path.join(work, 'web.log') }
 const base = { KUBELAB_STATE: path.join(work, 'state') }
-const egressOn = { ...base, KUBELAB_UPLINK_NETNS: wan, KUBELAB_DNS: ADDR.dns }
+const egressOn = { ...base, KUBELAB_EGRESS: 'on', KUBELAB_UPLINK_NETNS: wan, KUBELAB_DNS: ADDR.dns }
 const egressOff = { ...base, KUBELAB_EGRESS: 'off' }
 const servers: ChildProcess[] = []
 

@@ -18,7 +18,8 @@ export interface CliOptions {
 }
 
 export function kubelab(args: string[], options: CliOptions = {}): Promise<CliRun> {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', ...options.env }
+  // Lab traffic never leaves into this machine's namespace: egress is off unless a test turns it on.
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CI: '1', KUBELAB_EGRESS: process.env.KUBELAB_EGRESS ?? 'off', ...options.env }
   const [cmd, argv] = options.asUser
     ? ['runuser', ['-u', options.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, '--', CLI, ...args]]
     : [process.execPath, ['--', CLI, ...args]]

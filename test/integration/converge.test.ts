@@ -50,8 +50,8 @@ test.serial('a re-run changes nothing and restarts nothing', async (t) => {
   const before = [await mainPid('cp'), await mainPid('w1')]
   const r = await up()
   t.is(r.code, 0, r.stderr)
-  // os:prep, artifacts:upload, runtime:containerd, runtime:registries, runtime:images
-  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 5, r.stderr)
+  // os:prep, os:resolver, artifacts:upload, runtime:containerd, runtime:registries, runtime:images
+  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 6, r.stderr)
   t.deepEqual([await mainPid('cp'), await mainPid('w1')], before)
 })
 

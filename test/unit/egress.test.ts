@@ -8,6 +8,7 @@ import { defaultUplinkCidr } from '../../scripts/lib/config/resolve.ts'
 import { describeUpstream, nameservers, upstream } from '../../scripts/lib/egress/upstream.ts'
 import { networkSummary, summaryLines } from '../../scripts/lib/egress/summary.ts'
 import { ConfigError } from '../../scripts/lib/errors.ts'
+import { egressForcedOff } from '../../scripts/lib/providers/common/uplink.ts'
 import { FIXTURES } from '../helpers/paths.ts'
 
 const file = path.join(FIXTURES, 'config', 'cluster.config.yaml')
@@ -126,4 +127,10 @@ registries:
   t.false(/pw-secret|user:pw/.test(JSON.stringify(s) + text), 'no secret in the summary')
   t.regex(summaryLines(networkSummary(c, {})).join('\n'), /not made yet \(run: npx kubelab up\)/)
   t.regex(summaryLines(networkSummary(load('provider: {type: nspawn}\n', { KUBELAB_EGRESS: 'off' }))).join('\n'), /^egress: off/m)
+})
+
+test('the process\'s KUBELAB_EGRESS=off wins over any config: no uplink is made', (t) => {
+  for (const v of ['off', 'OFF', 'false', '0']) t.true(egressForcedOff({ KUBELAB_EGRESS: v }), v)
+  for (const v of [undefined, '', 'on', 'true']) t.false(egressForcedOff({ KUBELAB_EGRESS: v }), String(v))
+  t.true(egressForcedOff(), 'the test runner itself runs with egress off (package.json ava.environmentVariables)')
 })

@@ -13,6 +13,9 @@ import { host, hostOk } from '../../host/exec.ts'
 import { netnsExists } from './network.ts'
 import type { StateStore, UplinkRecord } from './state.ts'
 
+/** KUBELAB_EGRESS=off in this process's environment. */
+export const egressForcedOff = (env: Readonly<Record<string, string | undefined>> = process.env) => /^(off|false|0)$/i.test(env.KUBELAB_EGRESS ?? '')
+
 /** The lab end of the pair (in the lab namespace). */
 export const UPLINK = 'kl-up0'
 
@@ -103,7 +106,10 @@ export async function removeUplink(lab: string, rec: UplinkRecord): Promise<void
  * Brings the uplink of the lab to what the config wants: made (or remade where its target or link
  * network changed), or removed when egress is off. The state remembers what exists.
  */
-export async function convergeUplink(lab: string, cluster: string, want: EgressConfig['uplink'], state: StateStore, provider: string): Promise<void> {
+export async function convergeUplink(lab: string, cluster: string, wanted: EgressConfig['uplink'], state: StateStore, provider: string): Promise<void> {
+  // The process's own KUBELAB_EGRESS=off always wins, whatever environment the config was resolved
+  // with (a test or script passing its own env object): no uplink is made, an existing one goes.
+  const want = egressForcedOff() ? undefined : wanted
   const prev = state.read(cluster, provider).uplink
   if (prev && (!want || prev.netns !== want.netns || prev.cidr !== want.cidr)) {
     await removeUplink(lab, prev)
