@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -166,6 +166,56 @@ test('download: unpinned lock is checked against upstream checksum files; a warm
   t.is(http.requests, 0)
   t.deepEqual(again, first)
   t.true(ms < 1000, `warm resolve took ${ms}ms`)
+})
+
+/** Overwrites `file` with other bytes of the same size and puts its mtime back: only the ctime tells. */
+async function tamperSameSize(file: string): Promise<void> {
+  const before = await stat(file)
+  const bytes = await readFile(file)
+  bytes[0] = bytes[0]! ^ 0xff
+  await chmod(file, 0o644)
+  await writeFile(file, bytes)
+  await chmod(file, before.mode & 0o777)
+  await utimes(file, before.atime, before.mtime)
+}
+
+test('warm cache: a same-size tampered blob (mtime put back) is refused, naming the file and both digests', async (t) => {
+  const f = await fixture(t)
+  const config = await f.load({ source: 'download' })
+  const first = await resolveArtifacts(config, { arch: 'amd64', progress: f.progress, env: f.env, http: f.http })
+  const kubelet = first.find((a) => a.file === 'kubelet')!
+  await tamperSameSize(kubelet.path)
+  const actual = sha(await readFile(kubelet.path))
+  const http = new HttpClient()
+  const err = await t.throwsAsync(resolveArtifacts(config, { arch: 'amd64', progress: f.progress, env: f.env, http }), { instanceOf: ArtifactError, code: 'ERR_ARTIFACT' })
+  t.true(err!.message.includes(kubelet.path), err!.message)
+  t.regex(err!.message, new RegExp(`expected ${kubelet.sha256}\\n\\s+actual\\s+${actual}`))
+  t.like(err!.details, { file: kubelet.path, expected: kubelet.sha256, actual })
+  t.is(http.requests, 0)
+})
+
+test('warm cache: a same-size tampered built binary is refused too', async (t) => {
+  const f = await fixture(t, { lockBase: 'http://127.0.0.1:9' })
+  const script = path.join(f.dir, 'fake-build.sh')
+  await writeFile(script, `#!/usr/bin/env bash
+set -euo pipefail
+mkdir -p "$3.partial"
+case "$1" in kubernetes) files="kubelet" ;; containerd) files="containerd ctr" ;; etcd) files="etcd etcdctl" ;; esac
+for f in $files; do printf '#!/bin/sh\\necho "%s %s"\\n' "$f" "$2" > "$3.partial/$f"; chmod +x "$3.partial/$f"; done
+rm -rf "$3"; mv "$3.partial" "$3"
+`)
+  const bin = path.join(f.dir, 'bin')
+  await mkdir(bin)
+  await writeFile(path.join(bin, 'go'), '#!/bin/sh\necho "go version go0.0-fake"\n', { mode: 0o755 })
+  const config = await f.load({ source: 'build' })
+  const opts = { arch: 'amd64' as const, progress: f.progress, env: { ...f.env, PATH: `${bin}:/usr/bin:/bin` }, http: new HttpClient({ attempts: 1 }), buildScript: script }
+  const built = await resolveArtifacts(config, opts)
+  t.deepEqual(await resolveArtifacts(config, opts), built, 'warm: the kept digests answer')
+  const etcd = built.find((a) => a.file === 'etcd')!
+  await tamperSameSize(etcd.path)
+  const err = await t.throwsAsync(resolveArtifacts(config, opts), { instanceOf: ArtifactError })
+  t.true(err!.message.includes(etcd.path), err!.message)
+  t.regex(err!.message, /built here/)
 })
 
 test('two resolves of one config at once (an up while plan resolves) share the cache: both verified, no partial left', async (t) => {
