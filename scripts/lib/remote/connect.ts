@@ -327,7 +327,7 @@ async function attemptOnce(
 /** One line on stderr when a host key is trusted on first use (nothing pinned it beforehand). */
 function firstUse(ctx: ConnectContext, target: SshTarget, type: string, seen: string): void {
   const line = `${ctx.node}: trusting its SSH host key on first use: ${type} ${seen} (${target.host}:${target.port ?? 22}); `
-    + `pin it with nodes[].hostKey or ssh.knownHosts to refuse any other`
+    + `pin it in the config (hostKey, or ssh.knownHosts) to refuse any other`
   if (ctx.progress) ctx.progress.warn(line)
   else process.stderr.write(`! ${line}\n`)
 }
