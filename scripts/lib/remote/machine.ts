@@ -10,8 +10,9 @@ import type { ClusterConfig } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import type { Machine } from '../providers/types.ts'
 import type { SshAuth } from './connect.ts'
+import { SshError } from './errors.ts'
 import { JsonFileHostKeyStore } from './hostkeys.ts'
-import { knownHostKeys, readKnownHosts, type HostKeyPins, type KnownHostsEntry } from './known-hosts.ts'
+import { knownHostKeys, readKnownHosts, type HostKeyPins } from './known-hosts.ts'
 import { SshRunner, type RunnerOptions } from './runner.ts'
 
 const stores = new Map<string, JsonFileHostKeyStore>()
@@ -23,8 +24,6 @@ export function hostKeyStore(stateDir: string): JsonFileHostKeyStore {
   if (!store) stores.set(file, (store = new JsonFileHostKeyStore(file)))
   return store
 }
-
-const knownHostsFiles = new Map<string, KnownHostsEntry[]>()
 
 /**
  * What the config pins for one SSH target: its `hostKey` fingerprint and what `ssh.knownHosts`
@@ -40,8 +39,12 @@ export function hostKeyPinsFor(config: ClusterConfig | undefined, what: string, 
   }
   const file = config?.ssh.knownHosts
   if (file) {
-    let entries = knownHostsFiles.get(file)
-    if (!entries) knownHostsFiles.set(file, (entries = readKnownHosts(file)))
+    let entries
+    try {
+      entries = readKnownHosts(file) // read per runner: small, and edits apply at once
+    } catch (err) {
+      throw new SshError(what, 'BAD_TARGET', `ssh.knownHosts: ${(err as Error).message}`, { hint: 'the file was valid when the config was read; restore it or remove ssh.knownHosts' })
+    }
     const k = knownHostKeys(entries, host, port)
     revoked = k.revoked
     if (k.fingerprints.length || k.revoked.length) sources.push(file)
