@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -166,6 +166,87 @@ test('download: unpinned lock is checked against upstream checksum files; a warm
   t.is(http.requests, 0)
   t.deepEqual(again, first)
   t.true(ms < 1000, `warm resolve took ${ms}ms`)
+})
+
+/** A fake `go` on PATH and a build.sh stand-in that writes small scripts as the built files, logging each build. */
+async function fakeBuild(f: Fixture): Promise<{ env: Record<string, string>; script: string; counter: string }> {
+  const bin = path.join(f.dir, 'bin')
+  await mkdir(bin, { recursive: true })
+  await writeFile(path.join(bin, 'go'), '#!/bin/sh\necho "go version go0.0-fake"\n', { mode: 0o755 })
+  const script = path.join(f.dir, 'fake-build.sh')
+  const counter = path.join(f.dir, 'builds.log')
+  await writeFile(script, `#!/usr/bin/env bash
+set -euo pipefail
+echo "$1 $2" >> ${counter}
+mkdir -p "$3.partial"
+case "$1" in kubernetes) files="kubelet" ;; containerd) files="containerd ctr" ;; etcd) files="etcd etcdctl" ;; esac
+for f in $files; do printf '#!/bin/sh\\necho "%s %s"\\n' "$f" "$2" > "$3.partial/$f"; chmod +x "$3.partial/$f"; done
+rm -rf "$3"; mv "$3.partial" "$3"
+`)
+  return { env: { ...f.env, PATH: `${bin}:/usr/bin:/bin` }, script, counter }
+}
+
+/** Overwrites `file` with other bytes of the same size and puts its mtime back: only the ctime tells. */
+async function tamperSameSize(file: string): Promise<void> {
+  const before = await stat(file)
+  const bytes = await readFile(file)
+  bytes[0] = bytes[0]! ^ 0xff
+  await chmod(file, 0o644)
+  await writeFile(file, bytes)
+  await chmod(file, before.mode & 0o777)
+  await utimes(file, before.atime, before.mtime)
+}
+
+test('warm cache: a same-size tampered blob (mtime put back) is refused, naming the file and both digests', async (t) => {
+  const f = await fixture(t)
+  const config = await f.load({ source: 'download' })
+  const first = await resolveArtifacts(config, { arch: 'amd64', progress: f.progress, env: f.env, http: f.http })
+  const kubelet = first.find((a) => a.file === 'kubelet')!
+  await tamperSameSize(kubelet.path)
+  const actual = sha(await readFile(kubelet.path))
+  const http = new HttpClient()
+  const err = await t.throwsAsync(resolveArtifacts(config, { arch: 'amd64', progress: f.progress, env: f.env, http }), { instanceOf: ArtifactError, code: 'ERR_ARTIFACT' })
+  t.true(err!.message.includes(kubelet.path), err!.message)
+  t.regex(err!.message, new RegExp(`expected ${kubelet.sha256}\\n\\s+actual\\s+${actual}`))
+  t.like(err!.details, { file: kubelet.path, expected: kubelet.sha256, actual })
+  t.is(http.requests, 0)
+})
+
+test('warm cache: a same-size tampered built binary is refused too', async (t) => {
+  const f = await fixture(t, { lockBase: 'http://127.0.0.1:9' })
+  const { env, script } = await fakeBuild(f)
+  const config = await f.load({ source: 'build' })
+  const opts = { arch: 'amd64' as const, progress: f.progress, env, http: new HttpClient({ attempts: 1 }), buildScript: script }
+  const built = await resolveArtifacts(config, opts)
+  t.deepEqual(await resolveArtifacts(config, opts), built, 'warm: the kept digests answer')
+  const etcd = built.find((a) => a.file === 'etcd')!
+  await tamperSameSize(etcd.path)
+  const err = await t.throwsAsync(resolveArtifacts(config, opts), { instanceOf: ArtifactError })
+  t.true(err!.message.includes(etcd.path), err!.message)
+  t.regex(err!.message, /built here/)
+})
+
+test('lock pins apply to downloads only: a built binary is used although it differs from the pinned upstream digest', async (t) => {
+  const f = await fixture(t, { lockBase: 'http://127.0.0.1:9' })
+  const lockFile = path.join(f.dir, 'lock.yaml')
+  const upstream = 'ab'.repeat(32)
+  await writeFile(lockFile, (await readFile(lockFile, 'utf8')).replace('sha256: { amd64: null, arm64: null }   # pinned by artifacts lock', `sha256: { amd64: ${upstream}, arm64: ${upstream} }`))
+  const { env, script, counter } = await fakeBuild(f)
+  for (const source of ['auto', 'build']) {
+    const config = await f.load({ source })
+    const opts = { arch: 'amd64' as const, progress: f.progress, env, http: new HttpClient({ attempts: 1 }), buildScript: script }
+    const r = await resolveArtifacts(config, opts)
+    const kubelet = r.find((a) => a.file === 'kubelet')!
+    t.is(kubelet.origin, 'build', source)
+    t.not(kubelet.sha256, upstream)
+    t.is(kubelet.sha256, sha(await readFile(kubelet.path)))
+  }
+  t.is((await readFile(counter, 'utf8')).trim().split('\n').length, 3, 'built once; the pin never invalidated the build')
+  const list = await kubelab(['-c', await f.configFile({ source: 'auto' }), 'artifacts', 'list', '--json'], { env: { ...env, KUBELAB_EGRESS: 'off' } })
+  t.is(list.code, 0, list.stderr)
+  const rows = JSON.parse(list.stdout).artifacts as { file: string; status: string; pinned: boolean }[]
+  t.true(rows.every((x) => x.status === 'cached'), list.stdout)
+  t.true(rows.find((x) => x.file === 'kubelet')!.pinned)
 })
 
 test('two resolves of one config at once (an up while plan resolves) share the cache: both verified, no partial left', async (t) => {
@@ -332,21 +413,7 @@ test('auto: downloads unreachable and no go -> an error listing the three ways o
 
 test('auto: unreachable downloads fall back to the build source; a second run builds nothing', async (t) => {
   const f = await fixture(t, { lockBase: 'http://127.0.0.1:9' })
-  const bin = path.join(f.dir, 'bin')
-  await mkdir(bin)
-  await writeFile(path.join(bin, 'go'), '#!/bin/sh\necho "go version go0.0-fake"\n')
-  const script = path.join(f.dir, 'fake-build.sh')
-  const counter = path.join(f.dir, 'builds.log')
-  await writeFile(script, `#!/usr/bin/env bash
-set -euo pipefail
-echo "$1 $2" >> ${counter}
-mkdir -p "$3.partial"
-case "$1" in kubernetes) files="kubelet" ;; containerd) files="containerd ctr" ;; etcd) files="etcd etcdctl" ;; esac
-for f in $files; do printf '#!/bin/sh\\necho "%s %s"\\n' "$f" "$2" > "$3.partial/$f"; chmod +x "$3.partial/$f"; done
-rm -rf "$3"; mv "$3.partial" "$3"
-`)
-  await chmod(path.join(bin, 'go'), 0o755)
-  const env = { ...f.env, PATH: `${bin}:/usr/bin:/bin` }
+  const { env, script, counter } = await fakeBuild(f)
   const config = await f.load({ source: 'auto' })
   const opts = { arch: 'amd64' as const, progress: f.progress, env, http: new HttpClient({ attempts: 1 }), buildScript: script }
   const r = await resolveDetailed(config, opts)

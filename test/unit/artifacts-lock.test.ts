@@ -37,6 +37,15 @@ test('unpinned sha256 are null, never invented', (t) => {
   }
 })
 
+test('the lock pins what kubespray\'s public checksum table gives for our versions, and only that', (t) => {
+  const pinned = lock.minors.flatMap((m) => m.components.flatMap((c) => ARCHES.filter((a) => c.sha256[a] !== null).map((a) => `${m.minor} ${c.name} ${a}`)))
+  const want = ['1.35', '1.34'].flatMap((m) => ['kubelet', 'kubectl', 'cni-plugins', 'crictl'].flatMap((c) => ARCHES.map((a) => `${m} ${c} ${a}`)))
+  t.deepEqual(pinned.sort(), want.sort())
+  t.is(comp('1.35', 'kubectl').sha256.amd64, 'b529430df69a688fd61b64ad2299edb5fd71cb58be2a4779dba624c7d3510efd')
+  t.is(comp('1.34', 'kubelet').sha256.arm64, 'c78845473c434ee85a2444eeab87f8b20f524e3ab6854a078f79468f44aad8f5')
+  t.is(comp('1.35', 'crictl').sha256.amd64, comp('1.34', 'crictl').sha256.amd64, 'one crictl version in both minors')
+})
+
 test('URLs render per arch as upstream names its assets', (t) => {
   const cases: [string, 'amd64' | 'arm64', string, string][] = [
     ['kubelet', 'amd64', 'https://dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubelet', 'https://dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubelet.sha256'],

@@ -13,10 +13,11 @@ import { ArtifactError, CommandError } from '../errors.ts'
 import { formatDuration, type Progress } from '../log/progress.ts'
 import { withFileLock } from '../providers/common/lock.ts'
 import {
-  buildDir, buildKey, readBuildLock, recordBuild, sha256File, sizeOf,
+  buildDir, buildKey, readBuildLock, recordBuild, sizeOf,
   type BuildRecord, type BuiltFile,
 } from './cache.ts'
 import { hostArch, type Arch, type LockComponent, type LockFile } from './lock.ts'
+import { digestOf } from './verify.ts'
 
 export const BUILD_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'build/build.sh')
 
@@ -97,12 +98,13 @@ async function goVersion(env: Readonly<Record<string, string | undefined>>): Pro
   return versionOutput(go, ['version'])
 }
 
-async function describe(dir: string, files: readonly LockFile[], arch: Arch): Promise<Record<string, BuiltFile>> {
+async function describe(cache: string, dir: string, files: readonly LockFile[], arch: Arch): Promise<Record<string, BuiltFile>> {
   const out: Record<string, BuiltFile> = {}
   const runnable = arch === hostArch()
   for (const f of files) {
     const file = path.join(dir, f.name)
-    const { sha256, size } = await sha256File(file)
+    const sha256 = (await digestOf(cache, file))! // kept by file identity, so the first use need not hash again
+    const size = (await sizeOf(file))!
     out[f.name] = { sha256, size, versionOutput: runnable ? await versionOutput(file, f.versionArgs) : null }
   }
   return out
@@ -167,7 +169,7 @@ async function buildOne(target: BuildTarget, dir: string, label: string, options
     recordedAt: new Date().toISOString(),
     durationMs,
     goVersion: await goVersion(env),
-    files: await describe(dir, target.files, arch),
+    files: await describe(cache, dir, target.files, arch),
   }
   await recordBuild(cache, record)
   progress.debug(1, `${action === 'built' ? '✓ built' : '+ recorded'} ${label} in ${durationMs === null ? '-' : formatDuration(durationMs)}`)

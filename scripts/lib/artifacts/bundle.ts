@@ -22,6 +22,7 @@ import {
 } from './cache.ts'
 import type { Arch, NodeSelector } from './lock.ts'
 import { readTar } from './tar.ts'
+import { rememberDigest } from './verify.ts'
 
 export const BUNDLE_MANIFEST = 'kubelab-bundle.json'
 
@@ -95,7 +96,7 @@ export async function openBundle(file: string, options: OpenBundleOptions): Prom
           component: f.component, file: f.file, expected: f.sha256, actual,
         }, { hint: 'the bundle is damaged or was modified after `kubelab bundle` wrote it' })
       }
-      await commitBlob(cache, tmp, actual)
+      await rememberDigest(cache, await commitBlob(cache, tmp, actual), actual)
       seen.add(h.name)
     })
   } catch (err) {

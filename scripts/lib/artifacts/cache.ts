@@ -5,6 +5,7 @@
 //                                          mirror, bundle), and how their asset was verified
 //   build/BUILD-VERSION-ARCH/              build.sh output (binaries built from Go modules)
 //   build.lock.json                        the local lock of builds: sha256, size, --version output
+//   verified/KEY.json                      a file's sha256 kept by its identity (verify.ts)
 //   tmp/                                   partial downloads (resumable) and staging files
 //
 // Every write is atomic (temp file + rename), so an interrupted run leaves nothing that looks done.

@@ -1,4 +1,4 @@
-// Fetching bytes: HTTP(S) GET with redirects, retries with backoff, resume of an interrupted body
+// Fetching bytes: HTTP(S) GET with redirects (never from https down to http), retries with backoff, resume of an interrupted body
 // (Range) and streaming sha256, into a partial file in the cache. Also reads local files (mirror
 // directories, file:// URLs) the same way. Every request goes through one HttpClient, which
 // counts requests so callers (tests, the bench) can prove a warm cache made none.
@@ -34,6 +34,8 @@ export interface HttpClientOptions {
   backoffMs?: number
   /** Socket idle timeout in ms (default 30 s). */
   timeoutMs?: number
+  /** CA certificates to trust for https instead of the system's (tests: a self-signed local server). */
+  ca?: string | Buffer
 }
 
 export class HttpClient {
@@ -42,14 +44,20 @@ export class HttpClient {
   readonly attempts: number
   readonly backoffMs: number
   readonly timeoutMs: number
+  readonly ca: string | Buffer | undefined
 
   constructor(options: HttpClientOptions = {}) {
     this.attempts = options.attempts ?? 4
     this.backoffMs = options.backoffMs ?? 300
     this.timeoutMs = options.timeoutMs ?? 30_000
+    this.ca = options.ca
   }
 
-  /** One GET, following up to 5 redirects; resolves with the final response (any status). */
+  /**
+   * One GET, following up to 5 redirects; resolves with the final response (any status). A
+   * redirect from https to plain http is refused (the bytes would come unauthenticated, and a
+   * checksum file fetched that way proves nothing).
+   */
   async get(url: string, headers: Record<string, string> = {}): Promise<{ res: IncomingMessage; url: string }> {
     let current = url
     for (let hop = 0; hop <= 5; hop++) {
@@ -57,7 +65,13 @@ export class HttpClient {
       const loc = res.headers.location
       if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
         res.resume()
-        current = new URL(loc, current).toString()
+        const next = new URL(loc, current)
+        if (new URL(current).protocol === 'https:' && next.protocol !== 'https:') {
+          throw new ArtifactError(`refusing the redirect from ${current} to ${next.toString()}: https must not be downgraded to ${next.protocol.replace(/:$/, '')}`, { url: current }, {
+            hint: 'the server (or someone between) sends an https request to plain http; use a URL that stays on https',
+          })
+        }
+        current = next.toString()
         continue
       }
       return { res, url: current }
@@ -71,7 +85,7 @@ export class HttpClient {
     const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined
     if (!mod) return Promise.reject(new ArtifactError(`unsupported URL scheme in ${url}`, { url }))
     return new Promise((resolve, reject) => {
-      const req = mod.get(u, { headers: { 'user-agent': 'kubelab', ...headers }, agent: false, timeout: this.timeoutMs }, resolve)
+      const req = mod.get(u, { headers: { 'user-agent': 'kubelab', ...headers }, agent: false, timeout: this.timeoutMs, ...(this.ca && u.protocol === 'https:' ? { ca: this.ca } : {}) }, resolve)
       req.on('timeout', () => req.destroy(Object.assign(new Error(`timeout after ${this.timeoutMs}ms: ${url}`), { code: 'ETIMEDOUT' })))
       req.on('error', reject)
     })

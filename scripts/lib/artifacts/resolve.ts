@@ -25,6 +25,7 @@ import {
   parseChecksumFile, type Arch, type LockComponent, type LockFile, type VersionsLock,
 } from './lock.ts'
 import { readTar } from './tar.ts'
+import { rememberDigest, verifyCached } from './verify.ts'
 
 /** One file a cluster needs, verified and on local disk. */
 import type { Artifact } from './cache.ts'
@@ -104,7 +105,10 @@ function toArtifacts(n: Needed, arch: Arch, origin: Origin, where: (f: LockFile)
   })
 }
 
-/** A usable index entry: every file present with its size, and not stale against the lock pin. */
+/**
+ * A usable index entry: every file present, not stale against the lock pin, and holding its
+ * sha256 (hashed again only when the file's identity changed; a changed file is an error).
+ */
 async function fromIndex(ctx: ArtifactContext, n: Needed, upstreamOnly: boolean): Promise<Artifact[] | undefined> {
   const entry = await readIndex(ctx.cache, ctx.arch, n.component.name, n.component.version)
   if (!entry) return undefined
@@ -113,7 +117,8 @@ async function fromIndex(ctx: ArtifactContext, n: Needed, upstreamOnly: boolean)
   if (pin && entry.assetSha256 && entry.assetSha256 !== pin) return undefined
   for (const f of n.files) {
     const c = entry.files[f.name]
-    if (!c || (await sizeOf(blobPath(ctx.cache, c.sha256))) !== c.size) return undefined
+    if (!c) return undefined
+    if (!(await verifyCached(ctx.cache, blobPath(ctx.cache, c.sha256), c.sha256, `${n.component.name} ${n.component.version} (${ctx.arch}) ${f.name}`))) return undefined
   }
   return toArtifacts(n, ctx.arch, entry.origin, (f) => ({ path: blobPath(ctx.cache, entry.files[f.name]!.sha256), ...entry.files[f.name]! }))
 }
@@ -123,6 +128,10 @@ async function fromBuild(ctx: ArtifactContext, n: Needed): Promise<Artifact[] | 
   const record = await builtRecord(ctx.cache, target, ctx.arch)
   if (!record) return undefined
   const dir = buildDir(ctx.cache, target.build, target.version, ctx.arch)
+  for (const f of n.files) {
+    const what = `${n.component.name} ${n.component.version} (${ctx.arch}) ${f.name}, built here`
+    if (!(await verifyCached(ctx.cache, path.join(dir, f.name), record.files[f.name]!.sha256, what))) return undefined
+  }
   return toArtifacts(n, ctx.arch, 'build', (f) => ({ path: path.join(dir, f.name), sha256: record.files[f.name]!.sha256, size: record.files[f.name]!.size }))
 }
 
@@ -225,10 +234,11 @@ function mismatch(c: LockComponent, arch: Arch, from: string, expected: string, 
  */
 async function fetchAsset(ctx: ArtifactContext, c: LockComponent, o: Origin2): Promise<string> {
   const have = blobPath(ctx.cache, o.expected)
-  if ((await sizeOf(have)) !== undefined) return have
+  const what = `${c.name} ${c.version} (${ctx.arch}) ${assetBasename(c, ctx.arch)}`
+  if (await verifyCached(ctx.cache, have, o.expected, what)) return have
   const partial = path.join(ctx.cache, 'tmp', `${createHash('sha256').update(o.from).digest('hex').slice(0, 16)}.partial`)
   return withFileLock(`${partial}.lock`, { wait: true, what: `downloading ${o.from}` }, async () => {
-    if ((await sizeOf(have)) !== undefined) return have
+    if (await verifyCached(ctx.cache, have, o.expected, what)) return have
     return download(ctx, c, o, partial)
   })
 }
@@ -247,7 +257,9 @@ async function download(ctx: ArtifactContext, c: LockComponent, o: Origin2, part
     if (r.resumed && fresh === 0) continue // a resumed body may have joined two different files: once more from scratch
     throw mismatch(c, ctx.arch, o.from, o.expected, r.sha256)
   }
-  return commitBlob(ctx.cache, partial, o.expected, c.archive ? 0o644 : 0o755)
+  const blob = await commitBlob(ctx.cache, partial, o.expected, c.archive ? 0o644 : 0o755)
+  await rememberDigest(ctx.cache, blob, o.expected)
+  return blob
 }
 
 /** Extracts the component's files from its verified asset into blobs; returns name -> blob. */
@@ -267,7 +279,7 @@ async function extract(ctx: ArtifactContext, c: LockComponent, asset: string, sh
     let size = 0
     await pipeline(content, new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk) } }), createWriteStream(tmp))
     const hex = hash.digest('hex')
-    await commitBlob(ctx.cache, tmp, hex)
+    await rememberDigest(ctx.cache, await commitBlob(ctx.cache, tmp, hex), hex)
     found[name] = { sha256: hex, size }
   })
   const missing = c.files.filter((f) => !found[f.name])
@@ -308,7 +320,8 @@ export interface ResolveResult {
 
 /**
  * Every file the config needs, verified and local. A warm cache answers from the index and the
- * build lock alone: no network request, no hashing of the big files (sizes are checked).
+ * build lock alone: no network request; each file's sha256 is checked against a digest kept by
+ * file identity (dev, inode, size, mtime, ctime), so only a changed file is hashed again.
  */
 export async function resolveArtifacts(config: ClusterConfig, options: ResolveOptions): Promise<Artifact[]> {
   return (await resolveDetailed(config, options)).artifacts

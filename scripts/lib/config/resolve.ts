@@ -150,6 +150,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
     podCIDR: cidr.formatCidr(podCidrs[i]!),
     labels: { ...(n.labels ?? {}) },
     taints: [...(n.taints ?? [])],
+    ...(n.hostKey ? { hostKey: n.hostKey } : {}),
   }))
 
   const cp = input.controlPlane ?? {}
@@ -205,8 +206,9 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
       ...(ssh.keyEnv ? { keyEnv: ssh.keyEnv } : {}),
       agent: ssh.agent ?? false,
       ...(ssh.bastion
-        ? { bastion: { host: ssh.bastion.host, port: ssh.bastion.port ?? 22, user: ssh.bastion.user ?? sshUser } }
+        ? { bastion: { host: ssh.bastion.host, port: ssh.bastion.port ?? 22, user: ssh.bastion.user ?? sshUser, ...(ssh.bastion.hostKey ? { hostKey: ssh.bastion.hostKey } : {}) } }
         : {}),
+      ...(ssh.knownHosts ? { knownHosts: path.resolve(path.dirname(file), ssh.knownHosts) } : {}),
     },
     addons: {
       coredns: input.addons?.coredns ?? true,

@@ -83,6 +83,9 @@ const ControlPlane = strict({
   })),
 })
 
+/** An OpenSSH SHA256 fingerprint, as `ssh-keygen -lf` prints it. */
+const HostKey = (description: string) => Pattern('^SHA256:[A-Za-z0-9+/]{43}$', 'SHA256: and 43 base64 characters, as ssh-keygen -lf prints it', { description })
+
 const Node = strict({
   name: Pattern(DNS_LABEL, 'a DNS label: lowercase letters, digits and -', { description: 'Machine and Node name' }),
   role: Enum(ROLES),
@@ -98,6 +101,7 @@ const Node = strict({
     `^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?:(${TAINT_EFFECTS.join('|')})$`,
     'key[=value]:Effect with Effect one of NoSchedule, PreferNoSchedule, NoExecute',
   ))),
+  hostKey: T.Optional(HostKey('This node\'s SSH host key fingerprint; any other key is refused')),
 })
 
 const Artifacts = strict({
@@ -113,6 +117,7 @@ const Bastion = strict({
   host: T.String({ minLength: 1 }),
   port: T.Optional(T.Integer({ minimum: 1, maximum: 65535 })),
   user: T.Optional(T.String({ minLength: 1 })),
+  hostKey: T.Optional(HostKey('The bastion\'s SSH host key fingerprint; any other key is refused')),
 })
 
 const Ssh = strict({
@@ -122,6 +127,7 @@ const Ssh = strict({
   keyEnv: T.Optional(EnvName('Environment variable holding a private key (PEM/OpenSSH text)')),
   agent: T.Optional(T.Boolean({ description: 'Use ssh-agent (SSH_AUTH_SOCK)' })),
   bastion: T.Optional(Bastion),
+  knownHosts: T.Optional(T.String({ minLength: 1, description: 'An OpenSSH known_hosts file pinning the host keys of nodes and bastion (relative to this file)' })),
 })
 
 const Addons = strict({

@@ -13,6 +13,8 @@ export interface NodeSpec {
   readonly podCIDR: string
   readonly labels: Readonly<Record<string, string>>
   readonly taints: readonly string[]
+  /** SSH host key fingerprint pinned by the config (`SHA256:...`). */
+  readonly hostKey?: string
 }
 
 export interface ProviderConfig {
@@ -49,7 +51,9 @@ export interface SshConfig {
   readonly keyFile?: string
   readonly keyEnv?: string
   readonly agent: boolean
-  readonly bastion?: { readonly host: string; readonly port: number; readonly user: string }
+  readonly bastion?: { readonly host: string; readonly port: number; readonly user: string; readonly hostKey?: string }
+  /** OpenSSH known_hosts file pinning host keys (absolute). */
+  readonly knownHosts?: string
 }
 
 export interface ArtifactsConfig {

@@ -10,6 +10,7 @@ import { fieldProblems, httpUrl } from './fields.ts'
 import { derivePodCidrs, deriveAddresses, DEFAULTS, parseMemoryMiB } from './resolve.ts'
 import { jsonSchema, PROVIDERS, PROXY_URL_PATTERN, type ProviderType } from './schema.ts'
 import { providerTraits } from '../providers/traits.ts'
+import { knownHostsProblem } from '../remote/known-hosts.ts'
 import { isSupported, parseVersion, supportedRange, DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 
 export type PathSegment = string | number
@@ -299,6 +300,14 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
   const keyEnv = str(ssh.keyEnv)
   if (keyEnv !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(keyEnv) && !env[keyEnv]) {
     add(['ssh', 'keyEnv'], `names environment variable ${keyEnv}, which is not set (put it in .env or the environment)`)
+  }
+
+  // A known_hosts file must be there and read as one (a typo must not silently pin nothing).
+  const knownHosts = str(ssh.knownHosts)
+  if (knownHosts !== undefined && knownHosts !== '' && baseDir !== undefined) {
+    const file = path.resolve(baseDir, knownHosts)
+    const problem = knownHostsProblem(file)
+    if (problem) add(['ssh', 'knownHosts'], problem)
   }
 
   // Registries: mirror URLs, CA files, credentials from the environment.

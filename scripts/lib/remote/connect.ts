@@ -1,5 +1,6 @@
 // remote/connect.ts — opens one authenticated ssh2 connection to a node: credentials (key file,
-// key text, ssh-agent), host-key pinning through a HostKeyStore, an optional bastion (ProxyJump:
+// key text, ssh-agent), host keys checked against the config's pins (known_hosts, fingerprints)
+// when it has any, else trusted on first use (said on stderr) and pinned through a HostKeyStore, an optional bastion (ProxyJump:
 // forwardOut through the bastion, passed as `sock`), keepalive, and retries with backoff until an
 // overall deadline. Every failure comes out as an SshError with a reason and a hint.
 
@@ -8,6 +9,7 @@ import net from 'node:net'
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
 import type { Progress } from '../log/progress.ts'
 import { fingerprint, type HostKeyStore } from './hostkeys.ts'
+import { keyTypeOf, type HostKeyPins } from './known-hosts.ts'
 import { SshError } from './errors.ts'
 
 export interface SshAuth {
@@ -30,6 +32,11 @@ export interface SshTarget {
   auth: SshAuth
   /** Jump host (ProxyJump). Its key is pinned under `name` (default `bastion:HOST:PORT`). */
   bastion?: SshTarget & { name?: string }
+  /**
+   * Host keys the config pins for this target (known_hosts file, fingerprints). When it names any,
+   * the server's key MUST be one of them; the state's first-use pin is then kept in step.
+   */
+  hostKeyPins?: HostKeyPins
 }
 
 export interface ConnectOptions {
@@ -193,6 +200,7 @@ async function attemptOnce(
     let settled = false
     let alive = false
     let mismatch: { pinned: string; seen: string } | undefined
+    let notPinned: { seen: string; type: string; pins: HostKeyPins; revoked: boolean } | undefined
     let storeError: unknown
     const closers: (() => void)[] = []
     const fail = (err: unknown) => {
@@ -200,7 +208,23 @@ async function attemptOnce(
       settled = true
       client.end()
       bastion?.close()
-      if (mismatch) {
+      if (notPinned) {
+        const { seen, type, pins, revoked } = notPinned
+        reject(
+          new SshError(
+            ctx.node,
+            'HOST_KEY_CHANGED',
+            revoked
+              ? `the host key of ${ctx.node} (${target.host}:${target.port ?? 22}) is revoked in ${pins.sources.join(' and ')}: ${type} ${seen}. Refusing to connect; nothing was changed.`
+              : `the host key of ${ctx.node} (${target.host}:${target.port ?? 22}) is not the one pinned in ${pins.sources.join(' and ')}: ` +
+                `pinned ${pins.fingerprints.join(', ')}, server offered ${type} ${seen}. Refusing to connect; nothing was changed.`,
+            {
+              cause: err,
+              hint: `if the machine's key really changed, update ${pins.sources.join(' and ')} (ssh-keyscan, then ssh-keygen -lf FILE shows fingerprints)`,
+            },
+          ),
+        )
+      } else if (mismatch) {
         const reset = ctx.resetCommand?.(ctx.node) ?? `kubelab ssh-reset ${ctx.node}`
         reject(
           new SshError(
@@ -258,11 +282,26 @@ async function attemptOnce(
       keepaliveCountMax: o.keepaliveCountMax,
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         const seen = fingerprint(key)
+        const type = keyTypeOf(key)
+        const pins = target.hostKeyPins
+        if (pins?.revoked.includes(seen)) {
+          notPinned = { seen, type, pins, revoked: true }
+          return verify(false)
+        }
+        const configured = pins !== undefined && pins.fingerprints.length > 0
+        if (configured && !pins.fingerprints.includes(seen)) {
+          notPinned = { seen, type, pins, revoked: false }
+          return verify(false)
+        }
         ctx.hostKeys.get(ctx.node).then(
           async (pinned) => {
-            if (pinned === undefined) {
+            if (configured) {
+              // The config's pin is authoritative: the state's pin follows it.
+              if (pinned !== seen) await ctx.hostKeys.set(ctx.node, seen)
+              verify(true)
+            } else if (pinned === undefined) {
               await ctx.hostKeys.set(ctx.node, seen)
-              ctx.progress?.debug(1, `[${ctx.node}] pinned host key ${seen}`)
+              firstUse(ctx, target, type, seen)
               verify(true)
             } else if (pinned === seen) verify(true)
             else {
@@ -283,4 +322,12 @@ async function attemptOnce(
       fail(err)
     }
   })
+}
+
+/** One line on stderr when a host key is trusted on first use (nothing pinned it beforehand). */
+function firstUse(ctx: ConnectContext, target: SshTarget, type: string, seen: string): void {
+  const line = `${ctx.node}: trusting its SSH host key on first use: ${type} ${seen} (${target.host}:${target.port ?? 22}); `
+    + `pin it in the config (hostKey, or ssh.knownHosts) to refuse any other`
+  if (ctx.progress) ctx.progress.warn(line)
+  else process.stderr.write(`! ${line}\n`)
 }

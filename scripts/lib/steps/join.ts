@@ -1,30 +1,40 @@
 // join:node — the node's TLS bootstrap, watched as named phases: kubelet's client CSR approved
 // (by the controller-manager, through the bootstrap RBAC), the Node registered, and its serving
-// certificate: kubelet asks for one (serverTLSBootstrap) and kubelab approves it for exactly this
-// node, so logs, exec and port-forward verify the kubelet. node:ready — the Node reports Ready.
+// certificate: kubelet asks for one (serverTLSBootstrap) and kubelab approves it only when it names
+// exactly this node (pki/serving-csr.ts: its name, its address; else denied and the step fails), so logs, exec and port-forward verify the kubelet. node:ready — the Node reports Ready.
 // With an external control plane the node watches itself with its own credentials (node-api.ts)
 // and leaves the serving CSR to that control plane's operator (a warning says so).
 
 import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
 import { nodeApi } from '../node/api.ts'
+import { JoinError } from '../errors.ts'
 import { kubectl } from '../node/kubectl.ts'
 import { hasJoined } from '../node/joined.ts'
 import { KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
+import { servingCsrRefusal } from '../pki/serving-csr.ts'
 
 interface Csr {
   metadata: { name: string }
-  spec: { signerName: string; username: string }
+  spec: { signerName: string; username: string; request: string; usages?: string[] }
   status?: { conditions?: { type: string }[] }
 }
 
-async function pendingServingCsrs(ctx: StepContext, node: NodeHandle): Promise<string[]> {
+/** This node's pending serving CSRs, split into those that name exactly the node and those that do not (with why). */
+async function pendingServingCsrs(ctx: StepContext, node: NodeHandle): Promise<{ approve: string[]; refuse: { name: string; why: string }[] }> {
   const r = await kubectl(ctx.nodes, ['get', 'csr', '-o', 'json'])
   const items = (JSON.parse(r.stdout) as { items: Csr[] }).items
-  return items.filter((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving'
+  const mine = items.filter((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving'
     && c.spec.username === `system:node:${node.spec.name}`
-    && !(c.status?.conditions ?? []).length).map((c) => c.metadata.name)
+    && !(c.status?.conditions ?? []).length)
+  const out: { approve: string[]; refuse: { name: string; why: string }[] } = { approve: [], refuse: [] }
+  for (const c of mine) {
+    const why = servingCsrRefusal({ request: c.spec.request, username: c.spec.username, ...(c.spec.usages ? { usages: c.spec.usages } : {}) }, node.spec)
+    if (why) out.refuse.push({ name: c.metadata.name, why })
+    else out.approve.push(c.metadata.name)
+  }
+  return out
 }
 
 interface NodeObject {
@@ -98,7 +108,15 @@ export const joinNode: Step = {
     await kubectl(ctx.nodes, labelArgs(node.spec))
     await wait(ctx, node, `${node.spec.name}'s serving certificate`, async () => {
       const pending = await pendingServingCsrs(ctx, node)
-      if (pending.length > 0) await kubectl(ctx.nodes, ['certificate', 'approve', '--', ...pending])
+      if (pending.refuse.length > 0) {
+        // Denied, so it is not offered again; the step fails: a node asking for names not its own is misconfigured or hostile.
+        await kubectl(ctx.nodes, ['certificate', 'deny', '--', ...pending.refuse.map((c) => c.name)])
+        for (const c of pending.refuse) ctx.progress.warn(`${node.spec.name}: serving CSR ${c.name} denied: ${c.why}`)
+        throw new JoinError(`${node.spec.name} asked for a serving certificate that does not match the node (name ${node.spec.name}, address ${node.spec.address}): ${pending.refuse.map((c) => `${c.name}: ${c.why}`).join('; ')}`, {
+          hint: `kubectl get csr ${pending.refuse[0]!.name} -o yaml shows the request; kubelet asks for --hostname-override and --node-ip, so check the node's kubelet flags`,
+        })
+      }
+      if (pending.approve.length > 0) await kubectl(ctx.nodes, ['certificate', 'approve', '--', ...pending.approve])
       return (await node.runner.test`test -s ${SERVING_CERT}`) ? undefined : 'serving CSR not issued yet'
     })
   },
