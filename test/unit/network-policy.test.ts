@@ -12,6 +12,8 @@ import { pkiFileInfo } from '../../scripts/lib/pki/store.ts'
 import { POLICIES } from '../../scripts/lib/smoke/checks/netpol.ts'
 import { rbacManifest, KUBE_ROUTER_ROLE } from '../../scripts/lib/steps/network-policy.ts'
 import { STEPS } from '../../scripts/lib/steps/index.ts'
+import { masqueradeLine } from '../../scripts/lib/steps/network-pod-routes.ts'
+import { cniConflist } from '../../scripts/lib/templates/files.ts'
 import { renderTemplate } from '../../scripts/lib/templates/render.ts'
 
 const input = (extra: Partial<ConfigInput> = {}): ConfigInput => ({
@@ -72,4 +74,11 @@ test('the smoke check\'s policies: deny ingress for all, allow role=allowed on 8
   t.deepEqual(POLICIES.denyIngress.spec, { podSelector: {}, policyTypes: ['Ingress'] })
   t.deepEqual(POLICIES.allowOne.spec.ingress[0]!.from, [{ podSelector: { matchLabels: { role: 'allowed' } } }])
   t.deepEqual(POLICIES.denyEgress.spec, { podSelector: { matchLabels: { role: 'allowed' } }, policyTypes: ['Egress'] })
+})
+
+test('pods keep their addresses across nodes (no bridge ipMasq); only traffic leaving the cluster CIDR is masqueraded', (t) => {
+  t.false(JSON.parse(cniConflist(resolve(input()).nodes[1]!)).plugins[0].ipMasq)
+  t.is(masqueradeLine('10.244.1.0/24', '10.244.0.0/16'),
+    'iptables -w -t nat -C POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 -m comment --comment kubelab-pod-masquerade -j MASQUERADE 2>/dev/null'
+    + ' || iptables -w -t nat -A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 -m comment --comment kubelab-pod-masquerade -j MASQUERADE')
 })

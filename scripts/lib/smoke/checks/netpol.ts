@@ -31,7 +31,8 @@ const inNs = (o: object) => {
 /** One GET from a client pod: 'web' when web answered, else why not. */
 async function get(ctx: SmokeContext, client: string, url: string): Promise<string> {
   const r = await ctx.kube.run(['-n', NETPOL_NS, 'exec', client, '--', '/bin/probe', 'get', url, '--timeout', '3s'], { nothrow: true, timeoutMs: 20_000 })
-  return r.code === 0 ? r.stdout.trim() : `failed: ${(r.stderr.trim().split('\n').at(-1) ?? '').slice(0, 100)}`
+  // kubectl's own last line is "command terminated with exit code 1": probe's reason is before it.
+  return r.code === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 240)}`
 }
 
 async function reaches(ctx: SmokeContext, client: string, url: string, why: string): Promise<void> {
