@@ -50,7 +50,8 @@ async function nodeStatus(config: ClusterConfig, machines: readonly Machine[], s
   await Promise.all(running.map(async (m) => {
     const runner = await runnerFor(m, stateDir, { config, connect: { deadlineMs: 10_000 } })
     try {
-      const names = UNITS[m.role]
+      // network.policy: the NetworkPolicy enforcer on every node.
+      const names = [...UNITS[m.role], ...(config.network.policy && config.controlPlane.mode === 'managed' ? ['kube-router'] : [])]
       const r = await runner.$({ nothrow: true })`systemctl is-active ${names}`
       const states = r.stdout.trim().split('\n')
       units.set(m.name, Object.fromEntries(names.map((u, i) => [u, states[i] ?? 'unknown'])))

@@ -22,7 +22,7 @@ test('the shipped lock covers every supported minor; the default is the default 
   for (const m of lock.minors) {
     t.deepEqual(m.components.map((c) => c.name), [
       'kubelet', 'kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl',
-      'containerd', 'runc', 'cni-plugins', 'crictl', 'etcd', 'coredns', 'registry',
+      'containerd', 'runc', 'cni-plugins', 'crictl', 'etcd', 'coredns', 'registry', 'kube-router',
     ])
     for (const c of m.components.filter((x) => x.build === 'kubernetes')) t.is(c.version, m.kubernetes)
   }
@@ -130,4 +130,9 @@ test('neededComponents: external control planes and disabled CoreDNS need less',
   const withRegistry = { ...base, addons: { coredns: true, registry: { enabled: true, port: 5001 } } }
   t.deepEqual(names(withRegistry).filter((n) => !all.includes(n)), ['registry'])
   t.false(names({ ...withRegistry, controlPlane: { mode: 'external' } }).includes('registry'))
+  // network.policy: kube-router on every node, for a managed control plane only.
+  t.false(all.includes('kube-router'))
+  const withPolicy = { ...base, network: { policy: true } }
+  t.deepEqual(names(withPolicy).filter((n) => !all.includes(n)), ['kube-router'])
+  t.false(names({ ...withPolicy, controlPlane: { mode: 'external' } }).includes('kube-router'))
 })

@@ -264,6 +264,7 @@ test('manifest: install paths, modes and sha256 of every file', (t) => {
     'controller-manager.conf': ['/etc/kubernetes/controller-manager.conf', 0o600],
     'scheduler.conf': ['/etc/kubernetes/scheduler.conf', 0o600],
     'kube-proxy.conf': ['/var/lib/kube-proxy/kubeconfig', 0o600],
+    'kube-router/worker-1.conf': ['/var/lib/kube-router/kubeconfig', 0o600],
     'bootstrap-kubeconfig': ['/var/lib/kubelet/bootstrap-kubeconfig', 0o600],
     'encryption-config.yaml': ['/etc/kubernetes/encryption-config.yaml', 0o600],
   }
@@ -273,7 +274,8 @@ test('manifest: install paths, modes and sha256 of every file', (t) => {
   }
   t.is(by['ca.crt']!.nodes, 'all')
   t.is(by['ca.key']!.nodes, 'control-plane')
-  t.is(first.manifest.length, 28)
+  // 28 + a kube-router kubeconfig per node (network.policy, on by default).
+  t.is(first.manifest.length, 28 + config.nodes.length)
   for (const e of first.manifest) {
     t.is(e.sha256, createHash('sha256').update(readFileSync(f(e.file))).digest('hex'), e.file)
     t.is(statSync(f(e.file)).mode & 0o777, e.mode, e.file)
@@ -313,7 +315,7 @@ test('a new control-plane address re-issues only the certificates carrying it; C
   const moved = { ...cp, address: '10.77.0.99' }
   const res = await ensurePki(dir, config, moved, OPTIONS)
   const changed = res.changed.map((c) => c.file).sort()
-  t.deepEqual(changed, ['apiserver.crt', 'bootstrap-kubeconfig', 'etcd/peer.crt', 'etcd/server.crt', 'kube-proxy.conf'])
+  t.deepEqual(changed, ['apiserver.crt', 'bootstrap-kubeconfig', 'etcd/peer.crt', 'etcd/server.crt', 'kube-proxy.conf', ...config.nodes.map((n) => `kube-router/${n.name}.conf`)])
   t.regex(res.changed.find((c) => c.file === 'apiserver.crt')!.reason, /re-issued: SANs/)
   const after = snapshot(dir, files())
   for (const file of files()) {

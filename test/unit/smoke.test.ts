@@ -7,9 +7,10 @@ import { externalJoinManifest } from '../../scripts/lib/pki/bootstrap.ts'
 import { CHECKS } from '../../scripts/lib/smoke/checks/index.ts'
 import { junitXml } from '../../scripts/lib/smoke/junit.ts'
 
-test('the catalogue: fifteen checks, unique ids, each with a timeout', (t) => {
-  t.is(CHECKS.length, 15)
-  t.is(new Set(CHECKS.map((c) => c.id)).size, 15)
+test('the catalogue: sixteen checks (the issue\'s fifteen + NetworkPolicy), unique ids, each with a timeout', (t) => {
+  t.is(CHECKS.length, 16)
+  t.is(new Set(CHECKS.map((c) => c.id)).size, 16)
+  t.true(CHECKS.some((c) => c.id === 'network-policy'))
   t.true(CHECKS.every((c) => c.timeoutMs >= 30_000 && c.timeoutMs <= 300_000))
 })
 

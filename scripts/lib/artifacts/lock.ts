@@ -10,8 +10,8 @@ import { ArtifactError } from '../errors.ts'
 
 export const ARCHES = ['amd64', 'arm64'] as const
 export type Arch = (typeof ARCHES)[number]
-/** `registry`: the control-plane node, when addons.registry is on. */
-export type NodeSelector = 'all' | 'control-plane' | 'image' | 'registry'
+/** `registry`: the control-plane node, when addons.registry is on; `netpol`: every node, when network.policy is on. */
+export type NodeSelector = 'all' | 'control-plane' | 'image' | 'registry' | 'netpol'
 
 /** The lock shipped with kubelab. */
 export const DEFAULT_LOCK_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../artifacts/versions.lock.yaml')
@@ -146,7 +146,7 @@ export function parseLock(text: string, file: string): VersionsLock {
           const fat = `${cat}.files.${fname}`
           const fo = isObj(f) ? f : {}
           const nodes = fo.nodes ?? 'all'
-          if (nodes !== 'all' && nodes !== 'control-plane' && nodes !== 'image' && nodes !== 'registry') problems.push(`${fat}.nodes: must be all, control-plane, image or registry`)
+          if (!['all', 'control-plane', 'image', 'registry', 'netpol'].includes(String(nodes))) problems.push(`${fat}.nodes: must be all, control-plane, image, registry or netpol`)
           const va = fo.version_args ?? ['--version']
           if (!Array.isArray(va) || !va.every((a) => typeof a === 'string')) problems.push(`${fat}.version_args: must be a list of strings`)
           if (fo.path !== undefined) checkTemplate(String(fo.path), `${fat}.path`, false)

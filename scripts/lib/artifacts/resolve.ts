@@ -82,6 +82,7 @@ export function neededComponents(config: ClusterConfig, lock: VersionsLock): Nee
   const managed = config.controlPlane.mode === 'managed'
   const wanted = (f: LockFile) => f.nodes === 'all' || (f.nodes === 'control-plane' && managed) || (f.nodes === 'image' && config.addons.coredns)
     || (f.nodes === 'registry' && config.addons.registry?.enabled === true && managed)
+    || (f.nodes === 'netpol' && config.network?.policy === true && managed)
   return minor.components
     .map((component) => ({ component, files: component.files.filter(wanted) }))
     .filter((n) => n.files.length > 0)

@@ -224,6 +224,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
       clusterDomain: k.clusterDomain ?? DEFAULTS.clusterDomain,
       nodes,
     }),
+    network: { policy: input.network?.policy ?? true },
     ...(input.smoke?.image ? { smoke: { image: input.smoke.image } } : {}),
     secrets: {
       ...(tokenEnv && env[tokenEnv] ? { bootstrapToken: env[tokenEnv] } : {}),

@@ -170,6 +170,10 @@ const Egress = strict({
   })),
 })
 
+const Network = strict({
+  policy: T.Optional(T.Boolean({ description: 'NetworkPolicy enforced on every node (kube-router\'s firewall controller: iptables + ipset); default on' })),
+})
+
 const Smoke = strict({
   image: T.Optional(T.String({
     minLength: 1,
@@ -192,6 +196,7 @@ export const ConfigSchema = strict({
     description: 'Per registry host (as image names spell it): mirrors, CA, plain http, credentials; containerd hosts.toml',
   })),
   egress: T.Optional(Egress),
+  network: T.Optional(Network),
   smoke: T.Optional(Smoke),
 }, {
   title: 'kubelab cluster.config.yaml',

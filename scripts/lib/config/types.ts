@@ -126,6 +126,8 @@ export interface ClusterConfig {
   /** registries: in config order. */
   readonly registries: readonly RegistryConfig[]
   readonly egress: EgressConfig
+  /** network.policy: NetworkPolicy enforced on every node (steps/network-policy.ts). */
+  readonly network: { readonly policy: boolean }
   /** Smoke suite: a registry image instead of the local testbox. */
   readonly smoke?: { readonly image?: string }
   readonly secrets: Secrets

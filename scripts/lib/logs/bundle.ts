@@ -50,7 +50,7 @@ export interface Collect {
   readonly command: string
 }
 
-const WORKER_UNITS = ['containerd', 'kubelet', 'kube-proxy'] as const
+const WORKER_UNITS = ['containerd', 'kubelet', 'kube-proxy', 'kube-router'] as const
 const CONTROL_PLANE_UNITS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const
 
 /** Config files kubelab writes that hold secrets: collected too, but only ever redacted. */
@@ -94,6 +94,8 @@ export function nodeCollects(role: 'control-plane' | 'worker', provider?: Pick<P
     { what: 'ip-addr', command: 'ip addr' },
     { what: 'iptables', command: optional('iptables-save', 'iptables-save') },
     { what: 'nft', command: optional('nft', 'nft list ruleset') },
+    // network.policy: the sets kube-router's rules match on.
+    { what: 'ipset', command: optional('ipset', 'ipset list') },
     { what: 'crictl-ps', command: 'crictl ps -a' },
     { what: 'crictl-images', command: 'crictl images' },
     { what: 'systemctl-failed', command: 'systemctl --failed --no-pager' },

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ClusterConfig, NodeSpec } from '../config/types.ts'
-import { controlPlanePki } from './control-plane.ts'
+import { controlPlanePki, kubeRouterKubeconfigFile } from './control-plane.ts'
 import { kubeconfig } from './kubeconfig.ts'
 import { ensurePki, type EnsurePkiOptions, type PkiManifestEntry, type PkiResult } from './store.ts'
 
@@ -24,6 +24,8 @@ export interface PkiFiles {
   files(role: 'control-plane'): readonly PkiLocalFile[]
   readonly ca: PkiLocalFile
   readonly kubeProxyKubeconfig: PkiLocalFile
+  /** network.policy: the node's own kubeconfig for its NetworkPolicy enforcer (undefined when the store has none). */
+  kubeRouterKubeconfig(node: string): PkiLocalFile | undefined
   /** The kubelet bootstrap kubeconfig for `token` (secret: write it to the node, never print it). */
   bootstrapKubeconfig(token: string): string
 }
@@ -49,6 +51,10 @@ export async function pkiBundle(
     files: () => cpFiles,
     ca: entry('ca.crt'),
     kubeProxyKubeconfig: entry('kube-proxy.conf'),
+    kubeRouterKubeconfig: (node) => {
+      const e = result.manifest.find((m) => m.file === kubeRouterKubeconfigFile(node))
+      return e ? local(e) : undefined
+    },
     bootstrapKubeconfig: (token) => kubeconfig({ clusterName: config.name, server, caPem }, 'kubelet-bootstrap', { token }),
   }
   return { bundle, result }

@@ -11,6 +11,11 @@ export const ETCD_CA: CaSpec = { name: 'etcd/ca', commonName: 'etcd-ca' }
 export const FRONT_PROXY_CA: CaSpec = { name: 'front-proxy-ca', commonName: 'front-proxy-ca' }
 export const CAS: readonly CaSpec[] = [CLUSTER_CA, ETCD_CA, FRONT_PROXY_CA]
 
+/** The group every node's NetworkPolicy enforcer identity is in (steps/network-policy.ts binds its ClusterRole to it). */
+export const KUBE_ROUTER_GROUP = 'kubelab:kube-router'
+/** The store file of a node's enforcer kubeconfig. */
+export const kubeRouterKubeconfigFile = (node: string) => `kube-router/${node}.conf`
+
 export const APISERVER_PORT = 6443
 /** Where components on the control plane reach the apiserver. */
 export const LOCAL_APISERVER = `https://127.0.0.1:${APISERVER_PORT}`
@@ -82,6 +87,10 @@ export function controlPlanePki(config: ClusterConfig, cp: NodeSpec, options: Pk
       { file: 'controller-manager.conf', server: LOCAL_APISERVER, user: client('controller-manager', 'system:kube-controller-manager') },
       { file: 'scheduler.conf', server: LOCAL_APISERVER, user: client('scheduler', 'system:kube-scheduler') },
       { file: 'kube-proxy.conf', server: nodeServer, user: client('kube-proxy', 'system:kube-proxy', ['system:node-proxier']) },
+      // network.policy: one identity per node for its NetworkPolicy enforcer (read-only RBAC bound to the group).
+      ...(config.network.policy ? config.nodes.map((n) => ({
+        file: kubeRouterKubeconfigFile(n.name), server: nodeServer, user: client(`kube-router-${n.name}`, `${KUBE_ROUTER_GROUP}:${n.name}`, [KUBE_ROUTER_GROUP]),
+      })) : []),
     ],
     nodeServer,
   }

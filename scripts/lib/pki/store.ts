@@ -78,6 +78,7 @@ export function pkiFileInfo(file: string): PkiFileInfo | undefined {
     case 'bootstrap-token.yaml': return info('/etc/kubernetes/kubelab/bootstrap-token.yaml', 0o600, 'control-plane', true)
     case 'bootstrap-rbac.yaml': return info('/etc/kubernetes/kubelab/bootstrap-rbac.yaml', 0o644, 'control-plane', false)
   }
+  if (/^kube-router\/[^/]+\.conf$/.test(file)) return info('/var/lib/kube-router/kubeconfig', 0o600, 'all', true)
   if (file.endsWith('.crt')) return info(`${PKI_DIR}/${file}`, 0o644, 'control-plane', false)
   if (file.endsWith('.key')) return info(`${PKI_DIR}/${file}`, 0o600, 'control-plane', true)
   return undefined

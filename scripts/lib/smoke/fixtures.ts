@@ -15,6 +15,8 @@ type FixtureContext = WaitScale & { readonly config: ClusterConfig }
 export const NS = 'kubelab-smoke'
 /** A second namespace for the RBAC isolation check. */
 export const OTHER_NS = 'kubelab-smoke-other'
+/** The NetworkPolicy check's own namespace: its policies meet no other check's workloads. */
+export const NETPOL_NS = 'kubelab-smoke-netpol'
 
 export const manifest = (...docs: object[]) => docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n')
 
@@ -136,7 +138,7 @@ export class Fixtures {
    * terminating pod behind, so a drain right after it (`kubelab upgrade`) finds nothing unmanaged.
    */
   async cleanup(): Promise<void> {
-    await this.kube.run(['delete', 'namespace', NS, OTHER_NS, '--ignore-not-found', '--wait=true', '--timeout=120s'], { nothrow: true, timeoutMs: 130_000 })
+    await this.kube.run(['delete', 'namespace', NS, OTHER_NS, NETPOL_NS, '--ignore-not-found', '--wait=true', '--timeout=120s'], { nothrow: true, timeoutMs: 130_000 })
   }
 
   /** Forget pod facts after a restart (IPs may change). */

@@ -15,6 +15,7 @@ import { joinNode, nodeReady } from './join.ts'
 import { kubeProxyStep } from './kube-proxy.ts'
 import { kubeletStep } from './kubelet.ts'
 import { networkPodRoutes } from './network-pod-routes.ts'
+import { networkPolicy } from './network-policy.ts'
 import { osPrep } from './os-prep.ts'
 import { osResolver } from './os-resolver.ts'
 import { pkiCerts } from './pki-certs.ts'
@@ -45,6 +46,7 @@ export const STEPS: readonly Step[] = [
   joinNode,            // join:node            waits for join:token + csr:signing: CSR, Node, serving cert
   kubeProxyStep,       // kube-proxy:config    after the join (it reads its Node object)
   networkPodRoutes,    // network:pod-routes   routes to the other nodes' pod CIDRs
+  networkPolicy,       // network:policy       network.policy: kube-router's firewall (NetworkPolicy) on every node, read-only RBAC
   nodeReady,           // node:ready
   // Cluster addons, applied from the control plane
   addonsCoredns,       // addons:coredns       cluster DNS

@@ -2,6 +2,7 @@
 // address (the bridge CNI gives pods addresses only from their own node's CIDR). Persistent: a
 // oneshot unit re-applies them at boot. Routes to pod CIDRs no longer in the config (a removed
 // node) are deleted — only inside the cluster CIDR, never the node's own CIDR, never other routes.
+// The same script masquerades pods' traffic leaving the cluster CIDR (and only that).
 
 import * as cidr from '../config/cidr.ts'
 import { quoteSh } from '../remote/quote.ts'
@@ -41,10 +42,21 @@ export function routeLines(list: readonly { cidr: string; via: string }[]): stri
   return list.map((r) => `ip route replace ${quoteSh(r.cidr)} via ${quoteSh(r.via)}`).join('\n') || ':'
 }
 
+/**
+ * Pods' traffic that leaves the cluster's pod network goes out as the node (what kind's
+ * ip-masq-agent does); traffic to pods on other nodes keeps the pod's address, which NetworkPolicy
+ * needs to tell one client from another (the bridge plugin's own ipMasq masqueraded that too, so it
+ * is off: templates/files.ts cniConflist). Added once (-C first), again at every boot (pure).
+ */
+export function masqueradeLine(podCIDR: string, clusterCIDR: string): string {
+  const rule = `POSTROUTING -s ${quoteSh(podCIDR)} ! -d ${quoteSh(clusterCIDR)} -m comment --comment kubelab-pod-masquerade -j MASQUERADE`
+  return `iptables -w -t nat -C ${rule} 2>/dev/null || iptables -w -t nat -A ${rule}`
+}
+
 function files(ctx: StepContext, node: NodeHandle): WantedFile[] {
   const script = INSTALLED_FILES['network/kubelab-pod-routes']
   const unit = INSTALLED_FILES['systemd/kubelab-pod-routes.service']
-  const lines = routeLines(routes(ctx, node))
+  const lines = `${routeLines(routes(ctx, node))}\n${masqueradeLine(node.spec.podCIDR, ctx.config.kubernetes.clusterCIDR)}`
   return [
     { path: script.dest, content: renderTemplate('network/kubelab-pod-routes', { routes: lines }), mode: script.mode },
     { path: unit.dest, content: renderTemplate('systemd/kubelab-pod-routes.service', {}), mode: unit.mode },

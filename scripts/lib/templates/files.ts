@@ -129,7 +129,9 @@ export function cniConflist(node: NodeSpec): string {
         type: 'bridge',
         bridge: 'cni0',
         isGateway: true,
-        ipMasq: true,
+        // Off: pods reach pods on other nodes with their own addresses (NetworkPolicy needs them);
+        // traffic leaving the cluster CIDR is masqueraded by network:pod-routes instead.
+        ipMasq: false,
         hairpinMode: true,
         ipam: { type: 'host-local', ranges: [[{ subnet: node.podCIDR }]], routes: [{ dst: '0.0.0.0/0' }] },
       },

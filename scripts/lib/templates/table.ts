@@ -34,6 +34,8 @@ export const INSTALLED_FILES = {
   'systemd/kubelab-pod-routes.service': unit('kubelab-pod-routes.service'),
   // addons.registry only (the step installs them; the table says where and what they restart).
   'systemd/kubelab-registry.service': unit('kubelab-registry.service', 'control-plane'),
+  // network.policy only (steps/network-policy.ts installs it).
+  'systemd/kube-router.service': unit('kube-router.service'),
   'registry/config.yml': { kind: 'template', dest: '/etc/kubelab-registry/config.yml', mode: 0o644, restarts: 'kubelab-registry.service', on: 'control-plane' },
   'network/kubelab-pod-routes': { kind: 'template', dest: '/usr/local/sbin/kubelab-pod-routes', mode: 0o755, restarts: 'kubelab-pod-routes.service', on: 'all' },
   'containerd/config.toml': { kind: 'data', dest: '/etc/containerd/config.toml', mode: 0o644, restarts: 'containerd.service', on: 'all' },

@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | pause | probe
+# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
 # build leaves nothing that looks finished and concurrent builds of one component do not collide.
@@ -131,6 +131,15 @@ registry)
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
     -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$version" \
     "github.com/distribution/distribution/v3/cmd/registry@$version"
+  ;;
+kube-router)
+  # The NetworkPolicy enforcer (network.policy): kubelab runs only its firewall controller
+  # (iptables + ipset); upstream's go.mod has no replace directives. Version stamped as upstream's
+  # Makefile does.
+  m=github.com/cloudnativelabs/kube-router/v2
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
+    -ldflags "-s -w -X $m/pkg/version.Version=$version -X $m/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "$m/cmd/kube-router@$version"
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.

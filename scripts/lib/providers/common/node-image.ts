@@ -10,6 +10,8 @@ import { INSTALLED_FILES, type InstalledFile, type InstalledFileName } from '../
 export const NODE_PACKAGES = [
   'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'iputils-ping', 'procps', 'kmod',
   'ca-certificates', 'iptables', 'nftables', 'conntrack', 'socat', 'curl', 'ethtool', 'less',
+  // kube-router's firewall (network.policy) runs the ipset command.
+  'ipset',
 ] as const
 
 const MASKED = [

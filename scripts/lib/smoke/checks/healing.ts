@@ -1,4 +1,4 @@
-// Checks 13-14: a worker heals itself. kubelet killed -> systemd brings it back and the node stays
+// Checks 14-15: a worker heals itself. kubelet killed -> systemd brings it back and the node stays
 // or returns Ready; containerd restarted -> running pods survive or are restarted. A worker machine
 // restarted -> it rejoins Ready with its pod routes and sysctls, and its pods run again.
 

@@ -1,8 +1,9 @@
-// The suite, in the order it runs: the fifteen checks (disruptive ones near the end).
+// The suite, in the order it runs: the fifteen checks and NetworkPolicy (disruptive ones near the end).
 
 import { nodesReady, secretEncrypted } from './cluster.ts'
 import { rebootSurvival, selfHealing } from './healing.ts'
 import { apiFromPod, clusterIpService, dns, nodePortService, podToPod } from './network.ts'
+import { networkPolicyEnforced } from './netpol.ts'
 import { rbacIsolation } from './rbac.ts'
 import { resourceLimits } from './resources.ts'
 import { deploymentSpread, podExec, podLogs, portForward } from './workloads.ts'
@@ -10,6 +11,6 @@ import type { SmokeCheck } from '../types.ts'
 
 export const CHECKS: readonly SmokeCheck[] = [
   nodesReady, secretEncrypted, deploymentSpread, portForward, podLogs, podExec,
-  clusterIpService, nodePortService, podToPod, apiFromPod, dns, resourceLimits,
+  clusterIpService, nodePortService, podToPod, apiFromPod, dns, networkPolicyEnforced, resourceLimits,
   selfHealing, rebootSurvival, rbacIsolation,
 ]

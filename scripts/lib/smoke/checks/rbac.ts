@@ -1,4 +1,4 @@
-// Check 15: namespaces isolate: a ServiceAccount allowed to read Secrets in its own namespace cannot
+// Check 16: namespaces isolate: a ServiceAccount allowed to read Secrets in its own namespace cannot
 // read those of another (RBAC, asked of the API server as that ServiceAccount).
 
 import { manifest, NS, OTHER_NS } from '../fixtures.ts'

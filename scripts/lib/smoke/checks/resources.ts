@@ -1,4 +1,4 @@
-// Check 12: limits are enforced (a pod over its memory limit is OOMKilled) and every node reports
+// Check 13: limits are enforced (a pod over its memory limit is OOMKilled) and every node reports
 // allocatable resources.
 
 import { manifest, NS, pod } from '../fixtures.ts'
