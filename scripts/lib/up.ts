@@ -83,12 +83,15 @@ async function ensureMachines(c: Cluster): Promise<{ machines: Machine[]; starte
 /** Opens the nodes, prepares the steps' inputs and runs the converge graph; timings are written even when a step fails. */
 async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: readonly Step[], timings: Timings, o: { precheck: boolean }): Promise<StepOutcome[]> {
   const { config, progress, stateDir } = c
+  // The host-side inputs (binaries verified, images, PKI) are prepared while the nodes are opened.
+  const preparing = stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
+  preparing.catch(() => undefined) // awaited below; a failure while opening the nodes wins
   const nodes = await timings.phase('nodes:open', () => openNodes(config, machines, stateDir, progress))
   let outcomes: StepOutcome[] = []
   try {
     // What each node is, for `status` (and for the configs the steps generate).
     writeJsonFile(path.join(stateDir, 'facts.json'), Object.fromEntries(nodes.map((h) => [h.spec.name, h.substrate])))
-    const inputs = await stepInputs({ config, stateDir, cacheDir: c.cacheDir, progress, phase: (name, title, fn, detail) => timings.phase(name, () => progress.step(title, fn, detail)) })
+    const inputs = await preparing
     await converge({ config, nodes, ...inputs, progress, stateDir }, steps, { precheck: o.precheck, onProgress: (done) => { outcomes = done } })
     return outcomes
   } finally {

@@ -12,7 +12,7 @@ import type { StepContext } from '../../scripts/lib/converge/step.ts'
 import { JoinError } from '../../scripts/lib/errors.ts'
 import { KUBELET_CLIENT_CERT, KUBELET_SERVING_CERT } from '../../scripts/lib/node/paths.ts'
 import { requestedNames, servingCsrRefusal } from '../../scripts/lib/pki/serving-csr.ts'
-import { joinNode } from '../../scripts/lib/steps/join.ts'
+import { joinNode, joinServingCert } from '../../scripts/lib/steps/join.ts'
 import { fakeContext, type fakeNode } from '../helpers/fake-runner.ts'
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kubelab-csr-'))
@@ -60,7 +60,7 @@ test('requests naming anything else are refused, saying why', (t) => {
   }
 })
 
-// join:node on FakeRunner nodes: the control plane answers kubectl; only the CSR list differs.
+// join:node then join:serving-cert on FakeRunner nodes: the control plane answers kubectl; only the CSR list differs.
 function joinFixture(request: (address: string) => string) {
   const config = parseConfig('name: t\nprovider: {type: nspawn}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n', { file: '/x/c.yaml', env: {} }).config
   const f = fakeContext(config)
@@ -79,15 +79,17 @@ function joinFixture(request: (address: string) => string) {
   return { ...f, w1, calls, address: w1.spec.address }
 }
 
-test('join:node approves the serving CSR that names the node', async (t) => {
+test('join:serving-cert approves the serving CSR that names the node', async (t) => {
   const f = joinFixture((address) => csr('/O=system:nodes/CN=system:node:w1', `DNS:w1,IP:${address}`))
   await joinNode.apply(f.ctx as StepContext, f.w1)
+  t.deepEqual(f.calls, [], 'join:node itself approves nothing')
+  await joinServingCert.apply(f.ctx as StepContext, f.w1)
   t.deepEqual(f.calls, ['approve -- csr-w1'])
 })
 
-test('join:node denies a serving CSR asking for another address and fails, saying why', async (t) => {
+test('join:serving-cert denies a serving CSR asking for another address and fails, saying why', async (t) => {
   const f = joinFixture(() => csr('/O=system:nodes/CN=system:node:w1', 'DNS:w1,IP:10.99.0.1'))
-  const err = await t.throwsAsync(joinNode.apply(f.ctx as StepContext, f.w1), { instanceOf: JoinError, code: 'ERR_JOIN' })
+  const err = await t.throwsAsync(joinServingCert.apply(f.ctx as StepContext, f.w1), { instanceOf: JoinError, code: 'ERR_JOIN' })
   t.regex(err!.message, new RegExp(`w1 asked for a serving certificate that does not match the node \\(name w1, address ${f.address.replace(/\./g, '\\.')}\\): csr-w1: IP addresses 10\\.99\\.0\\.1 are not`))
   t.deepEqual(f.calls, ['deny -- csr-w1'], 'denied, never approved')
   t.true(f.lines().some((l) => /w1: serving CSR csr-w1 denied: IP addresses 10\.99\.0\.1/.test(l)), f.lines().join('\n'))

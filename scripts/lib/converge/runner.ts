@@ -45,6 +45,8 @@ export const taskKey = (step: string, node: string) => `${step}@${node}`
 
 /** Every step's read-only check on every node it runs on (or those in `only`), all at once. */
 export async function checkAll(ctx: StepContext, steps: readonly Step[], only?: ReadonlySet<string>): Promise<Map<string, CheckResult>> {
+  // One round: checks reading the same API object share one read.
+  const round: StepContext = { ...ctx, reads: new Map() }
   const jobs = steps.flatMap((step) => targets(step, ctx.config).filter((n) => !only || only.has(n.name)).map((spec) => ({ step, spec })))
   const results = await Promise.all(jobs.map(async ({ step, spec }): Promise<[string, CheckResult]> => {
     const startedAt = Date.now()
@@ -52,7 +54,7 @@ export async function checkAll(ctx: StepContext, steps: readonly Step[], only?: 
     let converged: boolean | Error
     try {
       if (!node) throw new Error(`node ${spec.name} is not open`)
-      converged = await step.check(ctx, node)
+      converged = await step.check(round, node)
     } catch (err) {
       converged = err instanceof Error ? err : new Error(String(err))
     }

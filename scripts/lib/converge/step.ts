@@ -11,6 +11,7 @@ import type { LocalImage } from '../images/sandbox.ts'
 import type { Progress } from '../log/progress.ts'
 import type { NodeHandle } from '../node/types.ts'
 import type { PkiFiles } from '../pki/bundle.ts'
+import type { Result } from '../remote/types.ts'
 
 export type StepTarget = 'all' | 'control-plane' | 'workers'
 
@@ -80,6 +81,11 @@ export interface StepContext extends StepInputs {
   readonly stateDir: string
   /** Aborted when another node's step failed: waits end early instead of running to their timeout. */
   readonly signal?: AbortSignal
+  /**
+   * Within one round of checks made all at once (runner.ts checkAll) only: API reads shared by
+   * the checks (node/kubectl.ts kubectlRead), so the same `kubectl get` runs once per round.
+   */
+  readonly reads?: Map<string, Promise<Result>>
 }
 
 /** Whether the step exists for this config. */

@@ -11,7 +11,7 @@ import { artifactsUpload } from './artifacts-upload.ts'
 import { cpApiserver, cpControllerManager, cpEtcd, cpScheduler } from './control-plane.ts'
 import { cpBootstrap } from './cp-bootstrap.ts'
 import { joinDiscovery } from './join-discovery.ts'
-import { joinNode, nodeReady } from './join.ts'
+import { joinNode, joinServingCert, nodeReady } from './join.ts'
 import { kubeProxyStep } from './kube-proxy.ts'
 import { kubeletStep } from './kubelet.ts'
 import { networkPodRoutes } from './network-pod-routes.ts'
@@ -43,7 +43,8 @@ export const STEPS: readonly Step[] = [
   // Node agents and the join (external mode: discovery first)
   joinDiscovery,       // join:discovery       external only: CA pinned by hash, token tried
   kubeletStep,         // kubelet:config       kubelet started with the bootstrap kubeconfig
-  joinNode,            // join:node            waits for join:token + csr:signing: CSR, Node, serving cert
+  joinNode,            // join:node            the client CSR signed, the Node registered and labelled
+  joinServingCert,     // join:serving-cert    the kubelet's serving CSR checked and approved (managed)
   kubeProxyStep,       // kube-proxy:config    after the join (it reads its Node object)
   networkPodRoutes,    // network:pod-routes   routes to the other nodes' pod CIDRs
   networkPolicy,       // network:policy       network.policy: kube-router's firewall (NetworkPolicy) on every node, read-only RBAC

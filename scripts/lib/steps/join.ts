@@ -9,7 +9,7 @@ import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
 import { nodeApi } from '../node/api.ts'
 import { JoinError } from '../errors.ts'
-import { kubectl } from '../node/kubectl.ts'
+import { kubectl, kubectlRead } from '../node/kubectl.ts'
 import { hasJoined } from '../node/joined.ts'
 import { KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
@@ -49,7 +49,7 @@ async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObjec
     const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'GET', `/api/v1/nodes/${node.spec.name}`)
     return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
   }
-  const r = await kubectl(ctx.nodes, ['get', '-o', 'json', '--', 'node', node.spec.name], { nothrow: true })
+  const r = await kubectlRead(ctx, ['get', '-o', 'json', '--', 'node', node.spec.name])
   return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
 }
 
@@ -76,14 +76,12 @@ const wait = (ctx: StepContext, node: NodeHandle, what: string, probe: () => Pro
 
 export const joinNode: Step = {
   id: 'join:node',
-  title: 'Joining the node (CSR approved, Node registered)',
+  title: 'Joining the node (client CSR signed, Node registered)',
   on: 'all',
   after: ['kubelet:config'],
   async check(ctx, node) {
     if (!(await hasClientCert(node))) return false
     const external = ctx.config.controlPlane.mode === 'external'
-    // External: the serving certificate is the control plane's to approve (kubelab has no rights there).
-    if (!external && !(await node.runner.test`test -s ${SERVING_CERT}`)) return false
     const obj = await nodeObject(ctx, node)
     if (!obj) return false
     if (external) return true
@@ -106,6 +104,18 @@ export const joinNode: Step = {
     }
     // Role and config labels: kubelet may not set node-role labels on itself (NodeRestriction).
     await kubectl(ctx.nodes, labelArgs(node.spec))
+  },
+}
+
+export const joinServingCert: Step = {
+  id: 'join:serving-cert',
+  title: 'Approving kubelet serving certificates',
+  on: 'all',
+  // External: the serving certificate is the control plane's to approve (kubelab has no rights there; join:node warns).
+  when: (config) => config.controlPlane.mode === 'managed',
+  after: ['join:node'],
+  check: (_ctx, node) => node.runner.test`test -s ${SERVING_CERT}`,
+  async apply(ctx, node) {
     await wait(ctx, node, `${node.spec.name}'s serving certificate`, async () => {
       const pending = await pendingServingCsrs(ctx, node)
       if (pending.refuse.length > 0) {
@@ -132,7 +142,7 @@ export const nodeReady: Step = {
   id: 'node:ready',
   title: 'Waiting for the node to be Ready',
   on: 'all',
-  after: ['join:node', 'kube-proxy:config', 'network:pod-routes'],
+  after: ['join:serving-cert', 'kube-proxy:config', 'network:pod-routes'],
   establishes: 'nodes:ready',
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
   apply: (ctx, node) => wait(ctx, node, `${node.spec.name} to be Ready`, () => readiness(ctx, node)),

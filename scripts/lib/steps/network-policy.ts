@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto'
 import { MANIFEST_ANNOTATION } from '../addons/coredns.ts'
 import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
 import type { Step, StepContext } from '../converge/step.ts'
-import { kubectl, kubectlApply } from '../node/kubectl.ts'
+import { kubectlApply, kubectlRead } from '../node/kubectl.ts'
 import { BIN_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { KUBE_ROUTER_GROUP } from '../pki/control-plane.ts'
@@ -74,7 +74,7 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
 }
 
 async function rbacApplied(ctx: StepContext, sha256: string): Promise<boolean> {
-  const r = await kubectl(ctx.nodes, ['get', `clusterrole/${KUBE_ROUTER_ROLE}`, `clusterrolebinding/${KUBE_ROUTER_ROLE}`, '-o', 'json', '--ignore-not-found'], { nothrow: true })
+  const r = await kubectlRead(ctx, ['get', `clusterrole/${KUBE_ROUTER_ROLE}`, `clusterrolebinding/${KUBE_ROUTER_ROLE}`, '-o', 'json', '--ignore-not-found'])
   if (!r.ok || !r.stdout.trim()) return false
   const items = (JSON.parse(r.stdout) as { items?: { metadata: { annotations?: Record<string, string> } }[] }).items ?? []
   return items.length === 2 && items.every((i) => i.metadata.annotations?.[MANIFEST_ANNOTATION] === sha256)
@@ -85,8 +85,9 @@ export const networkPolicy: Step = {
   title: 'Enforcing NetworkPolicy (kube-router firewall)',
   on: 'all',
   when: (config) => config.network.policy && config.controlPlane.mode === 'managed',
-  // kube-router reads its own Node object at start (its InternalIP is where pods' traffic is judged).
-  after: ['artifacts:upload', 'join:node'],
+  // kube-router reads its own Node object at start (its InternalIP is where pods' traffic is judged);
+  // after kube-proxy, so the two do not start on the same cores on the way to the node being Ready.
+  after: ['artifacts:upload', 'kube-proxy:config'],
   waitsFor: ['api:serving'],
   check: async (ctx, node) => (await rbacApplied(ctx, rbacManifest().sha256)) && serviceConverged(node.runner, service(ctx, node)),
   async apply(ctx, node) {

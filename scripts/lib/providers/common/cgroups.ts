@@ -40,11 +40,21 @@ export function machineCgroups(name: string): string[] {
   return hierarchies().map((h) => path.join(h.mount, h.own, name))
 }
 
-/** Creates the machine's cgroups; returns the cgroup.procs files a launcher writes its PID into. */
-export function createMachineCgroups(name: string): string[] {
+/**
+ * Creates the machine's cgroups; returns the cgroup.procs files a launcher writes its PID into.
+ * `cpuWeight` (relative to 1, the default every machine has): its share of the CPU when machines
+ * compete for it (cpu.shares on v1, cpu.weight on v2); nothing is capped.
+ */
+export function createMachineCgroups(name: string, o: { cpuWeight?: number } = {}): string[] {
   const procs: string[] = []
   for (const dir of machineCgroups(name)) {
     mkdirSync(dir, { recursive: true })
+    if (o.cpuWeight !== undefined && o.cpuWeight !== 1) {
+      const shares = path.join(dir, 'cpu.shares')
+      const weight = path.join(dir, 'cpu.weight')
+      if (existsSync(shares)) writeFileSync(shares, String(Math.round(1024 * o.cpuWeight)))
+      else if (existsSync(weight)) writeFileSync(weight, String(Math.round(100 * o.cpuWeight)))
+    }
     if (dir.startsWith(`${ROOT}/cpuset/`)) {
       // cpuset v1: a new cgroup has no CPUs or memory nodes until given its parent's.
       for (const f of ['cpuset.cpus', 'cpuset.mems']) {

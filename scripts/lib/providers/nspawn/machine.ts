@@ -91,11 +91,13 @@ export interface BootSpec {
   netns: string
   /** The host's kubelab cache, bound read-only at NODE_CACHE_PATH (uploads become local copies). */
   cacheDir: string
+  /** CPU share relative to other machines when they compete (cgroups.ts); default 1. */
+  cpuWeight?: number
 }
 
 /** Starts systemd-nspawn for the machine from its own cgroups. Returns the nspawn PID. */
 export function startNspawn(p: MachinePaths, spec: BootSpec): number {
-  const procs = createMachineCgroups(spec.unitName)
+  const procs = createMachineCgroups(spec.unitName, { cpuWeight: spec.cpuWeight ?? 1 })
   const nspawn = [
     'systemd-nspawn', '--quiet', '--boot',
     '--register=no', '--keep-unit', // no system bus on the host; stay in the cgroup we made

@@ -152,7 +152,9 @@ export class NspawnProvider implements Provider {
     writeNodeFiles(p, { name: node.name, resolvConf: machineResolvConf(config), authorizedKey, hosts })
     rmSync(p.console, { force: true })
     mkdirSync(this.ctx.cacheDir, { recursive: true })
-    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir })
+    // The control plane is every node's critical path (its API server and controller-manager start
+    // while the workers import images): twice a worker's CPU share when they compete, no cap.
+    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir, cpuWeight: node.role === 'control-plane' ? 2 : 1 })
     const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {
