@@ -9,7 +9,7 @@ import path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { Progress } from '../../scripts/lib/log/progress.ts'
 import { cacheDir as defaultCacheDir } from '../../scripts/lib/artifacts/cache.ts'
-import { ensureQemuDisk } from '../../scripts/lib/providers/qemu/image.ts'
+import { diskPaths, ensureQemuDisk } from '../../scripts/lib/providers/qemu/image.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { ensureTestUsers, NOSUDO_USER } from '../helpers/sshd.ts'
 
@@ -25,7 +25,9 @@ function config(name: string, body = ''): string {
 
 /** A cache readable by an unprivileged user, holding a copy of the base disk (optionally broken). */
 function userCache(dir: string, breakInitrd = false): string {
-  const src = path.dirname((readdirSync(path.join(defaultCacheDir(), 'images')).map((d) => path.join(defaultCacheDir(), 'images', d, 'base.qcow2')).find(existsSync))!)
+  // The current recipe's disk (the root test before built it); an older recipe's may sit beside it.
+  const src = diskPaths(defaultCacheDir()).dir
+  if (!existsSync(path.join(src, 'base.qcow2'))) throw new Error(`no base disk in ${src} (the root test builds it)`)
   const cache = path.join(work, dir)
   cpSync(src, path.join(cache, 'images', path.basename(src)), { recursive: true })
   if (breakInitrd) writeFileSync(path.join(cache, 'images', path.basename(src), 'initrd.img'), 'not an initrd')
