@@ -13,7 +13,7 @@ import { Readable } from 'node:stream'
 import { parseAllDocuments } from 'yaml'
 import { corednsManifest, corefile, MANIFEST_ANNOTATION } from '../../scripts/lib/addons/coredns.ts'
 import { writeOciImage } from '../../scripts/lib/artifacts/oci.ts'
-import { describePod } from '../../scripts/lib/steps/addons-coredns.ts'
+import { describePod, rolloutPending } from '../../scripts/lib/steps/addons-coredns.ts'
 import {
   COREDNS_IMAGE, corednsSpec, TESTBOX_APPLETS, TESTBOX_IMAGE, testboxSpec,
 } from '../../scripts/lib/images/workloads.ts'
@@ -166,4 +166,13 @@ test('addons:coredns timeout reason: a pod says why it is not ready', (t) => {
     'coredns-x Pending on worker-1 (waiting: ErrImageNeverPull image not present)')
   t.is(describePod(pod({ phase: 'Running', containerStatuses: [{ ready: false, state: {} }] }, 'worker-2')), 'coredns-x Running on worker-2 (not ready (readiness probe))')
   t.is(describePod(pod({ phase: 'Running', containerStatuses: [{ ready: true, state: {} }] }, 'worker-2')), 'coredns-x Running on worker-2')
+})
+
+test('addons:coredns waits for the rollout: old pods still answering with the old Corefile are not done', (t) => {
+  const d = (status: Record<string, number>, generation = 2) => ({ kind: 'Deployment', metadata: { name: 'coredns', generation }, spec: { replicas: 2 }, status: { observedGeneration: 2, ...status } })
+  t.is(rolloutPending(d({ replicas: 2, updatedReplicas: 2, availableReplicas: 2 })), undefined)
+  t.regex(rolloutPending(d({ replicas: 3, updatedReplicas: 2, availableReplicas: 2 }))!, /1 old pod\(s\) still running/)
+  t.regex(rolloutPending(d({ replicas: 2, updatedReplicas: 1, availableReplicas: 2 }))!, /1 of 2 pods at the new template/)
+  t.regex(rolloutPending(d({ replicas: 2, updatedReplicas: 2, availableReplicas: 1 }))!, /1 of 2 pods available/)
+  t.regex(rolloutPending(d({ replicas: 2, updatedReplicas: 2, availableReplicas: 2 }, 3))!, /not seen the new template/)
 })

@@ -29,11 +29,33 @@ function manifest(ctx: StepContext): CorednsManifest {
 
 interface Obj {
   kind: string
-  metadata: { name: string; annotations?: Record<string, string> }
-  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+  metadata: { name: string; generation?: number; annotations?: Record<string, string> }
+  spec?: { replicas?: number }
+  status?: {
+    observedGeneration?: number
+    replicas?: number
+    updatedReplicas?: number
+    availableReplicas?: number
+    conditions?: { type: string; status: string; reason?: string; message?: string }[]
+  }
 }
 
-/** Why the applied addon is not (yet) what `m` describes; undefined when it is and is Available. */
+/**
+ * Why a Deployment's rollout is not complete (undefined when it is): every replica at the current
+ * template and available, no old pod left. A Corefile change rolls the pods, and until the old ones
+ * are gone they still answer with the old Corefile (an egress switch would seem not to work yet).
+ */
+export function rolloutPending(d: Obj): string | undefined {
+  const want = d.spec?.replicas ?? 1
+  const st = d.status ?? {}
+  if ((st.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) return 'the Deployment controller has not seen the new template yet'
+  if ((st.updatedReplicas ?? 0) < want) return `rolling out: ${st.updatedReplicas ?? 0} of ${want} pods at the new template`
+  if ((st.replicas ?? 0) > want) return `rolling out: ${(st.replicas ?? 0) - want} old pod(s) still running`
+  if ((st.availableReplicas ?? 0) < want) return `rolling out: ${st.availableReplicas ?? 0} of ${want} pods available`
+  return undefined
+}
+
+/** Why the applied addon is not (yet) what `m` describes; undefined when it is, Available and rolled out. */
 async function notConverged(ctx: StepContext, m: CorednsManifest): Promise<string | undefined> {
   const r = await kubectl(ctx.nodes, ['-n', COREDNS_NAMESPACE, 'get', ...m.objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
   if (!r.ok) return `kubectl get failed: ${r.stderr.trim()}`
@@ -43,7 +65,8 @@ async function notConverged(ctx: StepContext, m: CorednsManifest): Promise<strin
   if (stale.length) return `not applied at this manifest: ${stale.join(', ')}`
   const deployment = items.find((i) => i.kind === 'Deployment')
   const available = deployment?.status?.conditions?.find((c) => c.type === 'Available')
-  return available?.status === 'True' ? undefined : await unavailableReason(ctx, available)
+  if (available?.status !== 'True') return await unavailableReason(ctx, available)
+  return rolloutPending(deployment!)
 }
 
 interface Pod {
