@@ -29,9 +29,14 @@ export const ENV_OVERRIDES: Readonly<Record<string, readonly string[]>> = {
   KUBELAB_DNS: ['egress', 'dns'],
 }
 
+/** An on/off switch as the environment spells it (`off`, `false`, `0` / `on`, `true`, `1`); undefined for anything else. */
+export function switchValue(text: string): boolean | undefined {
+  return ({ off: false, false: false, '0': false, on: true, true: true, '1': true } as Record<string, boolean>)[text.toLowerCase()]
+}
+
 /** How an override's text becomes the field's value where the field is not a string (else the text as is, for the schema to judge). */
 const ENV_VALUES: Readonly<Record<string, (text: string) => unknown>> = {
-  KUBELAB_EGRESS: (t) => ({ off: false, false: false, '0': false, on: true, true: true, '1': true })[t.toLowerCase()] ?? t,
+  KUBELAB_EGRESS: (t) => switchValue(t) ?? t,
   KUBELAB_DNS: (t) => t.split(',').map((s) => s.trim()).filter(Boolean),
 }
 

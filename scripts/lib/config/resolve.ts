@@ -90,7 +90,7 @@ export function defaultUplinkCidr(cluster: string): string {
 const NO_PROXY_ENTRY = new RegExp(NO_PROXY_PATTERN)
 
 /** The host's proxy variables (upper case first, as curl and Go read them). */
-function hostProxy(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+export function hostProxy(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
   return env[name.toUpperCase()] || env[name.toLowerCase()] || undefined
 }
 

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import * as cidr from './cidr.ts'
 import { fieldProblems, httpUrl } from './fields.ts'
-import { derivePodCidrs, deriveAddresses, DEFAULTS, parseMemoryMiB } from './resolve.ts'
+import { derivePodCidrs, deriveAddresses, DEFAULTS, hostProxy, parseMemoryMiB } from './resolve.ts'
 import { jsonSchema, PROVIDERS, PROXY_URL_PATTERN, type ProviderType } from './schema.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { knownHostsProblem } from '../remote/known-hosts.ts'
@@ -367,7 +367,7 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
   // The host's proxy variables stand in for egress.proxy (egress on only): they go into unit files, so they are held to the same shape.
   if (egress.enabled !== false && egress.proxy === undefined) {
     for (const name of ['HTTP_PROXY', 'HTTPS_PROXY']) {
-      const text = env[name] || env[name.toLowerCase()]
+      const text = hostProxy(env, name)
       if (text && !PROXY_URL.test(text)) add(['egress'], `the host's ${name} (used as egress.proxy.${name.startsWith('HTTPS') ? 'https' : 'http'}) must be an http(s) URL such as http://proxy.example:3128; got ${JSON.stringify(text)} (set egress.proxy, or KUBELAB_EGRESS=off)`, 'parent')
     }
   }

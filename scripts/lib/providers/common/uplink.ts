@@ -7,6 +7,7 @@
 // was kubelab that turned it on.
 
 import { createHash } from 'node:crypto'
+import { switchValue } from '../../config/load.ts'
 import type { EgressConfig } from '../../config/types.ts'
 import type { PreflightCheck } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
@@ -14,7 +15,7 @@ import { netnsExists } from './network.ts'
 import type { StateStore, UplinkRecord } from './state.ts'
 
 /** KUBELAB_EGRESS=off in this process's environment. */
-export const egressForcedOff = (env: Readonly<Record<string, string | undefined>> = process.env) => /^(off|false|0)$/i.test(env.KUBELAB_EGRESS ?? '')
+export const egressForcedOff = (env: Readonly<Record<string, string | undefined>> = process.env) => switchValue(env.KUBELAB_EGRESS ?? '') === false
 
 /** The lab end of the pair (in the lab namespace). */
 export const UPLINK = 'kl-up0'
