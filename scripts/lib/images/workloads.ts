@@ -9,7 +9,7 @@
 // The testbox tag is a hash of its recipe (probe source, applets, image config), so it is a
 // constant callers can import; the busybox .deb is fetched once into the cache and kept, and the
 // cached image tar is keyed by recipe + .deb hash. What nodes compare is the manifest digest
-// (runtime:images), so a different .deb under the same tag is still re-imported.
+// (runtime:workload-images), so a different .deb under the same tag is still re-imported.
 
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'

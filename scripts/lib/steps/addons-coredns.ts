@@ -1,5 +1,5 @@
 // addons:coredns — the cluster DNS (addons/coredns.ts) applied from the control plane when
-// `addons.coredns` is on: the local coredns image (runtime:images imported it on every node), the
+// `addons.coredns` is on: the local coredns image (runtime:workload-images imported it on every node), the
 // kube-dns Service at kubernetes.dnsServiceIP (kubelet's clusterDNS). Check: every object carries
 // the manifest's sha256 and the Deployment is Available; apply waits for that with a named timeout
 // and the live reason (pods' states, the Deployment's condition).
