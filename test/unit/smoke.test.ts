@@ -6,12 +6,23 @@ import { parseTtl } from '../../scripts/commands/token.ts'
 import { externalJoinManifest } from '../../scripts/lib/pki/bootstrap.ts'
 import { CHECKS } from '../../scripts/lib/smoke/checks/index.ts'
 import { junitXml } from '../../scripts/lib/smoke/junit.ts'
+import { selectChecks } from '../../scripts/lib/smoke/run.ts'
+import { UsageError } from '../../scripts/lib/errors.ts'
 
 test('the catalogue: sixteen checks (the issue\'s fifteen + NetworkPolicy), unique ids, each with a timeout', (t) => {
   t.is(CHECKS.length, 16)
   t.is(new Set(CHECKS.map((c) => c.id)).size, 16)
   t.true(CHECKS.some((c) => c.id === 'network-policy'))
   t.true(CHECKS.every((c) => c.timeoutMs >= 30_000 && c.timeoutMs <= 300_000))
+})
+
+test('--check: the named checks in suite order, numbered as in the whole suite; an unknown id is a usage error', (t) => {
+  const all = selectChecks()
+  t.is(all.checks.length, CHECKS.length)
+  const some = selectChecks(['dns', 'network-policy'])
+  t.deepEqual(some.checks.map((c) => c.id), CHECKS.filter((c) => c.id === 'dns' || c.id === 'network-policy').map((c) => c.id))
+  t.deepEqual(some.numbers, some.checks.map((c) => CHECKS.indexOf(c) + 1))
+  t.throws(() => selectChecks(['dns', 'nope']), { instanceOf: UsageError, message: /unknown smoke check "nope"/ })
 })
 
 test('JUnit: one testcase per check, failures counted, reasons escaped', (t) => {
