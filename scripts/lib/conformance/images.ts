@@ -68,6 +68,16 @@ export function planImages(refs: readonly string[]): ImagePlan {
   return { images, unbuildable }
 }
 
+/** What to say about the references without a recipe: a warning naming those [Conformance] tests need, a line for the rest (pure). */
+export function unbuildableReport(plan: ImagePlan): { warning?: string; info?: string } {
+  const needed = plan.unbuildable.filter((u) => u.conformance).map((u) => u.ref)
+  const others = plan.unbuildable.filter((u) => !u.conformance).map((u) => u.ref)
+  return {
+    ...(needed.length ? { warning: `cannot build ${needed.join(', ')} (no recipe), which [Conformance] tests use: those tests will fail to start their pods` } : {}),
+    ...(others.length ? { info: `not built (no recipe; used only outside the [Conformance] tests): ${others.join(' ')}` } : {}),
+  }
+}
+
 /** `e2e.test --list-images`: the references this build of the suite uses (it reads no cluster). */
 export function listE2eImages(e2e: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -99,10 +109,9 @@ export interface ConformanceImages {
 /** Builds (or finds in the cache) every image of the plan and imports it where missing; names what it cannot build. */
 export async function ensureConformanceImages(o: ConformanceImagesOptions): Promise<ConformanceImages> {
   const plan = planImages(o.refs)
-  const needed = plan.unbuildable.filter((u) => u.conformance)
-  if (needed.length) o.progress.warn(`no recipe for ${needed.map((u) => u.ref).join(', ')}, which [Conformance] tests use: those tests will fail to start their pods`)
-  const others = plan.unbuildable.filter((u) => !u.conformance)
-  if (others.length) o.progress.info(`not built (no recipe; used outside the [Conformance] tests): ${others.map((u) => u.ref).join(' ')}`)
+  const said = unbuildableReport(plan)
+  if (said.warning) o.progress.warn(said.warning)
+  if (said.info) o.progress.info(said.info)
   const built: BuiltImage[] = []
   for (const p of plan.images) {
     built.push(await ensureE2eImage(p.recipe, p.primary, { kubernetesVersion: o.kubernetesVersion, cache: o.cache, arch: o.arch, progress: o.progress, ...(o.coredns ? { coredns: o.coredns } : {}) }))
