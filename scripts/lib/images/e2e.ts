@@ -26,8 +26,10 @@ import { ensureSandboxImage, type LocalImage } from './sandbox.ts'
 /** Where an image's content came from (the manifest's `sources`). */
 export interface ImageSource {
   readonly kind: 'deb' | 'go' | 'artifact' | 'image'
-  /** Package, build.sh component, artifact or image name. */
+  /** Package, Go module (its build.sh component in `build`), artifact or image name. */
   readonly name: string
+  /** kind go: the build.sh component that built the files. */
+  readonly build?: string
   readonly version: string
   /** The .deb's, or each built file's, sha256. */
   readonly sha256: string | Record<string, string>
@@ -81,8 +83,8 @@ export interface E2eRecipe {
   readonly about: string
   /** Debian packages in its root, with their dependencies (none: no Debian root). */
   readonly debs: readonly string[]
-  /** The Go build whose files it carries. */
-  readonly go?: (ref: ImageRef, k8s: string) => BuildTarget
+  /** The Go build whose files it carries: the build.sh target and the Go module it builds from. */
+  readonly go?: (ref: ImageRef, k8s: string) => GoBuild
   /** Carries the cluster's coredns binary. */
   readonly coredns?: boolean
   /** The root's busybox (path in the root) whose applets `spec` links (listed by running it here). */
@@ -128,13 +130,21 @@ export function systemFiles(accounts: readonly Account[], groups: readonly Group
 /** `/bin/sh` -> dash (dash's maintainer script makes that link; unpacked .debs lack it). */
 const SH_LINK: ImageFile = { path: 'usr/bin/sh', symlink: 'dash' }
 
+export interface GoBuild {
+  readonly target: BuildTarget
+  readonly module: string
+}
+
 /** k8s.io/kubernetes test/images/ programs at the cluster's version (build.sh test-images). */
 export const TEST_IMAGES_BUILD = 'test-images'
-const testImages = (_ref: ImageRef, k8s: string): BuildTarget => ({
-  build: TEST_IMAGES_BUILD,
-  version: k8s,
-  files: ['agnhost', 'nnp', 'localhost.crt', 'localhost.key', 'agnhost.VERSION', 'kitten.jpg', 'kitten.data.json', 'nautilus.jpg', 'nautilus.data.json']
-    .map((name) => ({ name, nodes: 'image' as const, versionArgs: [] })),
+const testImages = (_ref: ImageRef, k8s: string): GoBuild => ({
+  module: 'k8s.io/kubernetes',
+  target: {
+    build: TEST_IMAGES_BUILD,
+    version: k8s,
+    files: ['agnhost', 'nnp', 'localhost.crt', 'localhost.key', 'agnhost.VERSION', 'kitten.jpg', 'kitten.data.json', 'nautilus.jpg', 'nautilus.data.json']
+      .map((name) => ({ name, nodes: 'image' as const, versionArgs: [] })),
+  },
 })
 
 /** agnhost's packages: what tests run inside it (upstream's `apk add bind-tools curl netcat-openbsd iproute2 iperf bash`). */
@@ -273,7 +283,7 @@ export const E2E_RECIPES: readonly E2eRecipe[] = [
     name: 'e2e-test-images/sample-apiserver',
     about: 'k8s.io/sample-apiserver at the cluster\'s minor (the staging module of its Kubernetes version), entrypoint /sample-apiserver',
     debs: [],
-    go: (_ref, k8s) => ({ build: 'sample-apiserver', version: `v0.${k8s.replace(/^v1\./, '')}`, files: [{ name: 'sample-apiserver', nodes: 'image', versionArgs: [] }] }),
+    go: (_ref, k8s) => ({ module: 'k8s.io/sample-apiserver', target: { build: 'sample-apiserver', version: `v0.${k8s.replace(/^v1\./, '')}`, files: [{ name: 'sample-apiserver', nodes: 'image', versionArgs: [] }] } }),
     revision: 1,
     spec: (ref, p) => ({
       ref: ref.ref,
@@ -285,7 +295,7 @@ export const E2E_RECIPES: readonly E2eRecipe[] = [
     name: 'etcd',
     about: 'etcd and etcdctl at the tag\'s version (go.etcd.io/etcd, build.sh etcd) in /usr/local/bin',
     debs: [],
-    go: (ref) => ({ build: 'etcd', version: `v${ref.tag.replace(/-\d+$/, '')}`, files: ['etcd', 'etcdctl'].map((name) => ({ name, nodes: 'image' as const, versionArgs: ['--version'] })) }),
+    go: (ref) => ({ module: 'go.etcd.io/etcd/server/v3', target: { build: 'etcd', version: `v${ref.tag.replace(/-\d+$/, '')}`, files: ['etcd', 'etcdctl'].map((name) => ({ name, nodes: 'image' as const, versionArgs: ['--version'] })) } }),
     revision: 1,
     spec: (ref, p) => ({
       ref: ref.ref,
@@ -368,8 +378,8 @@ export async function ensureE2eImage(recipe: E2eRecipe, ref: ImageRef, ctx: E2eB
   if (recipe.reuse === 'sandbox') return sandboxAsBuilt(ctx)
   if (recipe.coredns && !ctx.coredns) throw new ArtifactError(`${ref.ref} carries coredns, and the cluster's artifacts have no coredns binary`, { component: 'e2e-images' }, { hint: 'addons.coredns on (the default)' })
   const started = Date.now()
-  const target = recipe.go?.(ref, ctx.kubernetesVersion)
-  const [go] = target ? await ensureBuilt([target], { cache: ctx.cache, arch: ctx.arch, progress: ctx.progress }) : []
+  const gb = recipe.go?.(ref, ctx.kubernetesVersion)
+  const [go] = gb ? await ensureBuilt([gb.target], { cache: ctx.cache, arch: ctx.arch, progress: ctx.progress }) : []
   const key = imageKey(recipe, ref, go, ctx.coredns)
   const dir = e2eImageDir(ctx.cache)
   const tar = path.join(dir, `${ref.name.split('/').pop()}-${ref.tag}-${key}.tar`)
@@ -397,7 +407,7 @@ export async function ensureE2eImage(recipe: E2eRecipe, ref: ImageRef, ctx: E2eB
       const spec = recipe.spec(ref, { root, ...(go ? { goDir: go.dir } : {}), ...(recipe.coredns && ctx.coredns ? { coredns: ctx.coredns.path } : {}), ...(applets ? { applets } : {}) })
       const result = await writeOciImage({ ...spec, arch: ctx.arch }, tar)
       const sources: ImageSource[] = [
-        ...(go ? [{ kind: 'go' as const, name: go.build, version: go.version, sha256: Object.fromEntries(Object.entries(go.record.files).map(([k, v]) => [k, v.sha256])) }] : []),
+        ...(go && gb ? [{ kind: 'go' as const, name: gb.module, build: go.build, version: go.version, sha256: Object.fromEntries(Object.entries(go.record.files).map(([k, v]) => [k, v.sha256])) }] : []),
         ...(recipe.coredns && ctx.coredns ? [{ kind: 'artifact' as const, name: 'coredns', version: ctx.coredns.version, sha256: ctx.coredns.sha256 }] : []),
         ...debs.map((d) => ({ kind: 'deb' as const, name: d.name, version: d.version, sha256: d.sha256 })),
       ]
