@@ -5,7 +5,8 @@
 // network namespace; every address is the node's loopback): agnhost's mounttest, netexec (HTTP
 // through the image's own curl, UDP through its OpenBSD nc) and porter (plain and TLS with the
 // image's /localhost.crt); nginx and httpd answer on :80; busybox runs applets with and without a
-// shell. agnhost 2.55 is an alias of 2.59 at the same digest; a second import changes nothing.
+// shell. agnhost 2.55 is an alias of 2.59 at the same digest, both pinned for CRI; a second import
+// changes nothing.
 import test from 'ava'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -70,7 +71,9 @@ test.serial('agnhost, busybox, nginx and httpd build, and import on a real node 
   t.deepEqual(first.map((r) => [...r.imported].sort()), items.map(() => ['cp', 'w1']))
   const listed = (await node.runner.$`ctr -n k8s.io images ls`).stdout
   const agnhost = images.get('agnhost')!
-  for (const ref of want('agnhost')) t.regex(listed, new RegExp(`^${ref.replace(/[.]/g, '\\.')} .*${agnhost.digest}`, 'm'), `${ref} at agnhost's digest`)
+  for (const ref of want('agnhost')) t.regex(listed, new RegExp(`^${ref.replace(/[.]/g, '\\.')} .*${agnhost.digest}.*io\\.cri-containerd\\.pinned=pinned`, 'm'), `${ref} at agnhost's digest, pinned`)
+  const cri = await node.runner.$`crictl inspecti -o json ${want('agnhost')[1]!}`
+  t.regex(cri.stdout, /"pinned": true/, 'CRI reports it pinned: kubelet\'s image GC leaves it')
   const second = await importImages({ nodes, items, progress })
   t.deepEqual(second.map((r) => [...r.present].sort()), items.map(() => ['cp', 'w1']), 'second import: every image already there')
 })

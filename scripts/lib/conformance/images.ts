@@ -70,8 +70,8 @@ export function planImages(refs: readonly string[]): ImagePlan {
 
 /** What to say about the references without a recipe: a warning naming those [Conformance] tests need, a line for the rest (pure). */
 export function unbuildableReport(plan: ImagePlan): { warning?: string; info?: string } {
-  const needed = plan.unbuildable.filter((u) => u.conformance).map((u) => u.ref)
-  const others = plan.unbuildable.filter((u) => !u.conformance).map((u) => u.ref)
+  const needed = plan.unbuildable.filter((u) => u.conformance).map((u) => u.ref).sort()
+  const others = plan.unbuildable.filter((u) => !u.conformance).map((u) => u.ref).sort()
   return {
     ...(needed.length ? { warning: `cannot build ${needed.join(', ')} (no recipe), which [Conformance] tests use: those tests will fail to start their pods` } : {}),
     ...(others.length ? { info: `not built (no recipe; used only outside the [Conformance] tests): ${others.join(' ')}` } : {}),

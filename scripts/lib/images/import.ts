@@ -1,13 +1,17 @@
 // Local images (OCI tars built here) into containerd's k8s.io namespace on every node, each under
 // its reference and any aliases (more references of the same image: `ctr images tag`, no second
 // copy). Per node one `ctr images ls`, then only what is missing at its digest is uploaded,
-// imported and removed again; nodes in parallel, one progress line per image.
+// imported and removed again, labelled pinned (kubelet's image GC keeps it); nodes in parallel,
+// one progress line per image.
 
 import type { Progress } from '../log/progress.ts'
 import { CTR, IMAGES_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { parseCtrImages, type NodeImage } from './load.ts'
 import type { LocalImage } from './sandbox.ts'
+
+/** containerd's CRI reports an image with this label as pinned, which kubelet's image GC leaves alone. */
+export const PINNED = 'io.cri-containerd.pinned=pinned'
 
 /** An image to have on the nodes, under its own reference and `aliases`. */
 export interface ImportItem {
@@ -54,6 +58,8 @@ export async function importImages(o: { nodes: readonly NodeHandle[]; items: rea
           await n.runner.$`${CTR} -n k8s.io images import --local ${remote} >/dev/null || { rc=$?; rm -f ${remote}; exit $rc; }; rm -f ${remote}`
         }
         for (const alias of item.aliases) await n.runner.$`${CTR} -n k8s.io images tag --force ${item.image.ref} ${alias} >/dev/null`
+        // Pinned for CRI: kubelet's image garbage collection never removes them between tests.
+        for (const ref of [...(need.image ? [item.image.ref] : []), ...need.aliases]) await n.runner.$`${CTR} -n k8s.io images label ${ref} ${PINNED} >/dev/null`
         done.set(i, 'imported')
       } catch (error) {
         done.set(i, { error })
