@@ -133,9 +133,9 @@ test.serial('nginx and httpd serve on :80; busybox runs applets with and without
     await stop(id)
   }
   const b = images.get('busybox')!.ref
-  const sh = await runIn(b, 'kl-bb', `sh -c 'echo hello; id -u nobody; grep -c root /etc/group; wget --help 2>&1 | head -1'`)
+  const sh = await runIn(b, 'kl-bb', `sh -c 'echo hello; id -u nobody; grep -c root /etc/group; /bin/sysctl -n kernel.ostype; wget --help 2>&1 | head -1'`)
   t.is(sh.exitCode, 0, sh.stderr)
-  t.regex(sh.stdout, /^hello\n65534\n1\nBusyBox/)
+  t.regex(sh.stdout, /^hello\n65534\n1\nLinux\nBusyBox/, 'applets in /bin, as upstream\'s image (tests run /bin/sysctl)')
   const direct = await runIn(b, 'kl-bb2', 'echo direct')
   t.is(direct.stdout, 'direct\n', direct.stderr)
 })

@@ -72,7 +72,7 @@ export interface RecipeParts {
   readonly root: readonly ImageFile[]
   readonly goDir?: string
   readonly coredns?: string
-  /** `busybox --list-full` of the root's busybox (recipes with `applets`). */
+  /** `busybox --list` of the root's busybox (recipes with `applets`). */
   readonly applets?: readonly string[]
 }
 
@@ -220,10 +220,10 @@ export const E2E_RECIPES: readonly E2eRecipe[] = [
   })),
   {
     name: 'e2e-test-images/busybox',
-    about: 'Debian busybox-static with a link for each of its applets, /etc/passwd and /etc/group with root and nobody',
+    about: 'Debian busybox-static with a link in /bin for each of its applets (as upstream\'s), /etc/passwd and /etc/group with root and nobody',
     debs: ['busybox-static'],
     applets: 'usr/bin/busybox',
-    revision: 1,
+    revision: 2,
     spec: (ref, p) => ({ ref: ref.ref, files: overlay(p.root, [...busyboxLinks(p.root, p.applets ?? []), ...systemFiles([], [])]), entrypoint: [], cmd: ['sh'], env: [DEFAULT_PATH] }),
   },
   {
@@ -231,7 +231,7 @@ export const E2E_RECIPES: readonly E2eRecipe[] = [
     about: 'busybox httpd serving /usr/local/apache2/htdocs (upstream\'s docroot, which StatefulSet tests move index.html out of) on :80 in the foreground, busybox applets for exec (Kubernetes <= 1.34)',
     debs: ['busybox-static'],
     applets: 'usr/bin/busybox',
-    revision: 1,
+    revision: 2,
     spec: (ref, p) => ({
       ref: ref.ref,
       files: overlay(p.root, [
@@ -317,14 +317,17 @@ export function recipeFor(name: string): E2eRecipe | undefined {
   return E2E_RECIPES.find((r) => r.name === name)
 }
 
-/** busybox's applets (`busybox --list-full`: `bin/sh`, `usr/bin/wget`, ...) as links to /bin/busybox, placed in merged /usr (pure). */
+/**
+ * busybox's applets (`busybox --list`) as links to /bin/busybox, every one in /bin (merged: usr/bin)
+ * as the upstream busybox image has them: tests run `/bin/sysctl`, which `--list-full` puts in
+ * /sbin. A path the root already has keeps its file (pure).
+ */
 export function busyboxLinks(root: readonly ImageFile[], listed: readonly string[]): ImageFile[] {
   if (listed.length === 0) throw new ArtifactError('busybox listed no applets', { component: 'e2e-images' })
-  const merged = (p: string) => p.replace(/^(s?bin)\//, 'usr/$1/')
   const seen = new Set(root.map((f) => f.path))
   const out: ImageFile[] = []
   for (const a of listed) {
-    const at = merged(a)
+    const at = `usr/bin/${a.split('/').pop()}`
     if (seen.has(at)) continue
     seen.add(at)
     out.push({ path: at, symlink: '/bin/busybox' })
@@ -401,7 +404,7 @@ export async function ensureE2eImage(recipe: E2eRecipe, ref: ImageRef, ctx: E2eB
         root = await treeFiles(debroot, keptInImage)
         if (recipe.applets) {
           if (ctx.arch !== hostArch()) throw new ArtifactError(`${ref.ref}: listing busybox's applets runs it, and it is ${ctx.arch}, this host ${hostArch()}`, { component: 'e2e-images' })
-          applets = (await host`${path.join(debroot, recipe.applets)} --list-full`).stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+          applets = (await host`${path.join(debroot, recipe.applets)} --list`).stdout.split('\n').map((l) => l.trim()).filter(Boolean)
         }
       }
       const spec = recipe.spec(ref, { root, ...(go ? { goDir: go.dir } : {}), ...(recipe.coredns && ctx.coredns ? { coredns: ctx.coredns.path } : {}), ...(applets ? { applets } : {}) })

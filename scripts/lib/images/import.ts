@@ -35,17 +35,18 @@ export interface ImportResult {
 
 /** Imports every item on every node that lacks it; failures are in the results, not thrown. */
 export async function importImages(o: { nodes: readonly NodeHandle[]; items: readonly ImportItem[]; progress: Progress }): Promise<ImportResult[]> {
-  const started = Date.now()
   const perNode = await Promise.all(o.nodes.map(async (n) => {
     const done = new Map<number, 'imported' | 'present' | { error: unknown }>()
+    const took = new Map<number, number>()
     let listed: NodeImage[]
     try {
       listed = parseCtrImages((await n.runner.$`${CTR} -n k8s.io images ls`).stdout)
     } catch (error) {
       for (const i of o.items.keys()) done.set(i, { error })
-      return { node: n.spec.name, done }
+      return { node: n.spec.name, done, took }
     }
     for (const [i, item] of o.items.entries()) {
+      const started = Date.now()
       const need = lacking(listed, item)
       if (!need.image && need.aliases.length === 0) {
         done.set(i, 'present')
@@ -64,8 +65,9 @@ export async function importImages(o: { nodes: readonly NodeHandle[]; items: rea
       } catch (error) {
         done.set(i, { error })
       }
+      took.set(i, Date.now() - started)
     }
-    return { node: n.spec.name, done }
+    return { node: n.spec.name, done, took }
   }))
   return o.items.map((item, i) => {
     const outcome = (want: 'imported' | 'present') => perNode.filter((p) => p.done.get(i) === want).map((p) => p.node)
@@ -76,7 +78,8 @@ export async function importImages(o: { nodes: readonly NodeHandle[]; items: rea
     const r: ImportResult = { refs: [item.image.ref, ...item.aliases], digest: item.image.digest, imported: outcome('imported'), present: outcome('present'), failed }
     const parts = [`${o.nodes.length} node${o.nodes.length === 1 ? '' : 's'}`, `${r.imported.length} imported`, `${r.present.length} had it`]
     if (failed.length) parts.push(`${failed.length} failed (${failed.map((f) => f.node).join(', ')})`)
-    o.progress.stepLine(`${r.refs.join(', ')}  ${item.image.digest.slice(0, 19)}`, failed.length === 0, parts.join(', '), Date.now() - started)
+    // The slowest node's time for this image (nodes run in parallel, images one after another on each).
+    o.progress.stepLine(`${r.refs.join(', ')}  ${item.image.digest.slice(0, 19)}`, failed.length === 0, parts.join(', '), Math.max(0, ...perNode.map((p) => p.took.get(i) ?? 0)))
     return r
   })
 }
