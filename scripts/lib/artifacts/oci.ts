@@ -33,6 +33,8 @@ export interface ImageFile {
   source?: string
   /** Makes the path a symlink to this target (e.g. `busybox` for `bin/sh`); no content. */
   symlink?: string
+  /** Makes the path a directory (with `mode`, e.g. 0o1777 for `tmp`), also when nothing is in it. */
+  dir?: true
   mode?: number
 }
 
@@ -46,6 +48,8 @@ export interface OciImageSpec {
   user?: string
   /** The environment, `NAME=value`; default a standard PATH. */
   env?: string[]
+  /** The process's working directory (default `/`). */
+  workingDir?: string
   arch?: Arch
 }
 
@@ -72,12 +76,22 @@ function clean(p: string): string {
 /** The layer's entries: files plus every parent directory, sorted by path. */
 export function layerEntries(files: readonly ImageFile[]): TarEntry[] {
   const entries = new Map<string, TarEntry>()
+  const implicit = new Set<string>() // parent directories added here, which an explicit `dir` entry may still give a mode
   for (const f of files) {
     const name = clean(f.path)
     const parts = name.split('/')
     for (let i = 1; i < parts.length; i++) {
       const dir = parts.slice(0, i).join('/')
-      if (!entries.has(dir)) entries.set(dir, { name: `${dir}/`, type: 'dir', mode: 0o755, mtime: 0 })
+      if (!entries.has(dir)) {
+        entries.set(dir, { name: `${dir}/`, type: 'dir', mode: 0o755, mtime: 0 })
+        implicit.add(dir)
+      }
+    }
+    if (f.dir) {
+      if (entries.has(name) && !implicit.has(name)) throw new Error(`duplicate image path ${f.path}`)
+      entries.set(name, { name: `${name}/`, type: 'dir', mode: f.mode ?? 0o755, mtime: 0 })
+      implicit.delete(name)
+      continue
     }
     if (entries.has(name)) throw new Error(`duplicate image path ${f.path}`)
     if (f.symlink !== undefined) {
@@ -126,6 +140,7 @@ export async function writeOciImage(spec: OciImageSpec, outTar: string): Promise
         ...(spec.cmd ? { Cmd: spec.cmd } : {}),
         ...(spec.user ? { User: spec.user } : {}),
         Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       },
       rootfs: { type: 'layers', diff_ids: [layer.digest] },
       history: [{ created_by: 'kubelab writeOciImage' }],

@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | pause | probe
+# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
 # build leaves nothing that looks finished and concurrent builds of one component do not collide.
@@ -70,6 +70,34 @@ kubernetes)
   log "compiling $cmds"
   # shellcheck disable=SC2086
   CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o "$partial/" $pkgs
+  ;;
+test-images)
+  # What the e2e test images carry from k8s.io/kubernetes itself (test/images/*, main packages of
+  # that module: no go.mod of their own), from the same wrapper module as above: agnhost (the
+  # suite's all-in-one test server) and nnp (the nonewprivs image's program), static and without
+  # cgo as upstream's image-util.sh builds them; beside them the files their Dockerfiles add:
+  # agnhost's TLS pair (porter/localhost.{crt,key}) and VERSION, the kitten/nautilus pages.
+  gomod=$(wrapper k8s.io/kubernetes "$version")
+  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/.*#\1#p' "$gomod")
+  for m in $staging; do go mod edit -replace="$m=$m@v0.${version#v1.}"; done
+  log "resolving modules"
+  go get -tool "k8s.io/kubernetes/test/images/agnhost@$version" "k8s.io/kubernetes/test/images/nonewprivs@$version" >&2
+  go mod tidy >&2
+  log "compiling agnhost, nnp"
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$partial/agnhost" k8s.io/kubernetes/test/images/agnhost
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$partial/nnp" k8s.io/kubernetes/test/images/nonewprivs
+  src=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images
+  install -m 0644 "$src/agnhost/porter/localhost.crt" "$src/agnhost/porter/localhost.key" "$partial/"
+  install -m 0644 "$src/agnhost/VERSION" "$partial/agnhost.VERSION"
+  for page in kitten nautilus; do
+    install -m 0644 "$src/$page/html/$page.jpg" "$partial/$page.jpg"
+    install -m 0644 "$src/$page/html/data.json" "$partial/$page.data.json"
+  done
+  ;;
+sample-apiserver)
+  # The aggregated API server of the Aggregator conformance test (k8s.io/sample-apiserver, a
+  # staging module published without replace directives), as upstream's image Makefile builds it.
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w" "k8s.io/sample-apiserver@$version"
   ;;
 e2e-test)
   # The upstream conformance suite: e2e.test (test/e2e compiled as a test binary) and the ginkgo
