@@ -149,10 +149,11 @@ local-path-provisioner)
   ;;
 metrics-server)
   # Resource metrics for `kubectl top` and HPAs (addons.metricsServer); no replace directives.
-  m=sigs.k8s.io/metrics-server
+  # Version stamped where upstream's Makefile does (client-go's version package).
+  v=k8s.io/client-go/pkg/version
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
-    -ldflags "-s -w -X $m/pkg/version.gitVersion=$version -X $m/pkg/version.gitCommit=gomodule -X $m/pkg/version.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "$m/cmd/metrics-server@$version"
+    -ldflags "-s -w -X $v.gitVersion=$version -X $v.gitCommit=0000000000000000000000000000000000000000 -X $v.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$version"
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.
