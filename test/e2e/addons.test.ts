@@ -2,7 +2,8 @@
 // in a lab network of their own (10.91.0.0/24), the default config's addons (coredns, storage,
 // metricsServer on). `up` with its smoke suite: every check green, the addons' among them;
 // `kubelab addons --json` says each is enabled, applied and ready; `kubectl top nodes` prints
-// numbers; a StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
+// numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to 1; a
+// StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
 // metricsServer switched off: a re-run leaves no object of it (nor its APIService) behind.
 import test from 'ava'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,10 +15,10 @@ import { TESTBOX_IMAGE } from '../../scripts/lib/images/workloads.ts'
 import { kubelab } from '../helpers/cli.ts'
 
 /** Polls `ok` every second until it holds, or fails naming `what`. */
-async function until(ok: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+async function until(ok: () => Promise<boolean>, ms: number, what: string | (() => Promise<string>)): Promise<void> {
   const deadline = Date.now() + ms
   while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${typeof what === 'string' ? what : await what()}`)
     await new Promise((r) => setTimeout(r, 1_000))
   }
 }
@@ -75,6 +76,57 @@ test.serial('kubectl top nodes prints numbers for every node, metrics-server ver
   t.notRegex(args.stdout, /insecure/)
 })
 
+test.serial('an HPA scales a CPU-bound Deployment up (1 -> 2..3 replicas) and back to 1 when the load stops', async (t) => {
+  const ns = 'addons-hpa'
+  const burn = 'trap "exit 0" TERM; while :; do :; done'
+  const idle = 'trap "exit 0" TERM; sleep 86400 & wait'
+  const docs = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'burn', namespace: ns },
+      spec: {
+        replicas: 1, selector: { matchLabels: { app: 'burn' } },
+        template: {
+          metadata: { labels: { app: 'burn' } },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            // 20m requested, at most 50m used: a busy pod is at 250 % of its request.
+            containers: [{ name: 'main', image: TESTBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', burn], resources: { requests: { cpu: '20m' }, limits: { cpu: '50m' } } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'burn', namespace: ns },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'burn' },
+        minReplicas: 1, maxReplicas: 3,
+        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }],
+        // No stabilization windows: a test has no time for the 5 minutes a scale-down waits by default.
+        behavior: {
+          scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 2, periodSeconds: 15 }] },
+          scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+        },
+      },
+    },
+  ]
+  const file = path.join(work, 'hpa.yaml')
+  writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'))
+  t.is((await kubectl('apply', '-f', file)).code, 0)
+  const replicas = async () => Number((await kubectl('-n', ns, 'get', 'deployment', 'burn', '-o', 'jsonpath={.spec.replicas}')).stdout || 0)
+  const hpaLine = async () => (await kubectl('-n', ns, 'get', 'hpa', 'burn', '--no-headers')).stdout.trim()
+  let started = Date.now()
+  await until(async () => (await replicas()) >= 2, 240_000, async () => `the HPA to scale burn up (${await hpaLine()})`)
+  t.log(`scaled up to ${await replicas()} in ${Math.round((Date.now() - started) / 1000)} s: ${await hpaLine()}`)
+  t.true((await replicas()) <= 3)
+  // The load stops: the pods are replaced by idle ones.
+  t.is((await kubectl('-n', ns, 'patch', 'deployment', 'burn', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/command', value: ['sh', '-c', idle] }]))).code, 0)
+  started = Date.now()
+  await until(async () => (await replicas()) === 1, 300_000, async () => `the HPA to scale burn back to 1 (${await hpaLine()})`)
+  t.log(`back to 1 in ${Math.round((Date.now() - started) / 1000)} s: ${await hpaLine()}`)
+  t.is((await kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s')).code, 0)
+})
+
 test.serial('a StatefulSet\'s data is kept across its pod\'s deletion and a restart of its worker machine', async (t) => {
   const ns = 'addons-e2e'
   const manifest = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, statefulSet(ns, 'db', TESTBOX_IMAGE)].map((d) => stringify(d)).join('---\n')
@@ -99,11 +151,16 @@ test.serial('a StatefulSet\'s data is kept across its pod\'s deletion and a rest
   t.is((await kubectl('-n', ns, 'exec', 'db-0', '--', 'cat', '/data/token')).stdout.trim(), 'kept-across-restarts')
   // Its node's machine restarted: the machine ends on reboot, `up` starts it again.
   await ssh(node, 'systemctl reboot')
+  // `status` may fail while the machine goes down: only a listed, non-running machine counts.
   const machineState = async () => {
     const s = await kubelab(['status', '-c', config, '--json'], { env, timeoutMs: 60_000 })
-    return (JSON.parse(s.stdout) as { machines: { name: string; state: string }[] }).machines.find((m) => m.name === node)?.state
+    try {
+      return (JSON.parse(s.stdout) as { machines?: { name: string; state: string }[] }).machines?.find((m) => m.name === node)?.state ?? 'unknown'
+    } catch {
+      return 'unknown'
+    }
   }
-  await until(async () => (await machineState()) !== 'running', 90_000, `${node}'s machine to stop`)
+  await until(async () => !['running', 'unknown'].includes(await machineState()), 90_000, `${node}'s machine to stop`)
   const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 900_000 })
   t.is(again.code, 0, again.stderr.split('\n').slice(-40).join('\n'))
   await until(async () => (await kubectl('-n', ns, 'get', 'pod', 'db-0', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')).stdout === 'True', 240_000, 'pod db-0 Ready after the restart')
