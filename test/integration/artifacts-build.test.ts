@@ -62,6 +62,6 @@ run('artifacts build: a second run builds nothing and says so; list finds everyt
   const list = await kubelab(['artifacts', 'list', '--json'], { env })
   t.is(list.code, 0, list.stderr)
   const rows = (JSON.parse(list.stdout) as { artifacts: { file: string; status: string; origin: string }[] }).artifacts
-  t.is(rows.length, 19)
+  t.is(rows.length, 21)
   t.true(rows.every((x) => x.status === 'cached'), JSON.stringify(rows.filter((x) => x.status !== 'cached')))
 })
