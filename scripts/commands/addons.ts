@@ -27,11 +27,16 @@ export async function addonsCommand(ctx: CommandContext): Promise<number> {
     printJson(ctx, { cluster: config.name, addons: rows })
     return 0
   }
+  ctx.out(addonsTable(rows))
+  return 0
+}
+
+/** The text table: one row per addon; `?` where the cluster could not be read. */
+export function addonsTable(rows: readonly { name: string; enabled: boolean; applied: boolean | null; ready: boolean | null; detail: string }[]): string {
   const yes = (v: boolean | null) => (v === null ? '?' : v ? 'yes' : 'no')
   const w = Math.max(...rows.map((r) => r.name.length), 4)
-  ctx.out([
+  return [
     `${'NAME'.padEnd(w)}  ENABLED  APPLIED  READY  DETAIL`,
     ...rows.map((r) => `${r.name.padEnd(w)}  ${yes(r.enabled).padEnd(7)}  ${yes(r.applied).padEnd(7)}  ${yes(r.ready).padEnd(5)}  ${r.detail}`),
-  ].join('\n'))
-  return 0
+  ].join('\n')
 }

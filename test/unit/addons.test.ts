@@ -5,6 +5,7 @@
 import test from 'ava'
 import path from 'node:path'
 import { parseAllDocuments } from 'yaml'
+import { addonsTable } from '../../scripts/commands/addons.ts'
 import { ADDONS } from '../../scripts/lib/addons/index.ts'
 import { ADDON_KINDS, ADDON_LABEL, addonManifest, MANIFEST_ANNOTATION } from '../../scripts/lib/addons/manifest.ts'
 import { corednsObjects } from '../../scripts/lib/addons/coredns/manifest.ts'
@@ -143,4 +144,15 @@ test('kubelab addons: applied when objects exist, ready when every Deployment an
 test('kubectl top nodes: rows with numbers only', (t) => {
   const rows = parseTopNodes('control-plane   151m   7%    712Mi   4%\nworker-1   <unknown>   <unknown>   <unknown>   <unknown>\nworker-2 23m 1% 201Mi 1%\n')
   t.deepEqual([...rows], [['control-plane', ['151m', '712Mi']], ['worker-2', ['23m', '201Mi']]])
+})
+
+test('kubelab addons table: a row per addon, ? where the cluster could not be read', (t) => {
+  t.is(addonsTable([
+    { name: 'coredns', enabled: true, applied: true, ready: true, detail: '6 objects' },
+    { name: 'metricsServer', enabled: false, applied: null, ready: null, detail: 'cluster not reachable: x' },
+  ]), [
+    'NAME           ENABLED  APPLIED  READY  DETAIL',
+    'coredns        yes      yes      yes    6 objects',
+    'metricsServer  no       ?        ?      cluster not reachable: x',
+  ].join('\n'))
 })
