@@ -66,7 +66,7 @@ test.serial('kubelab addons --json: every default addon enabled, applied and rea
   t.like(rows.find((x) => x.name === 'registry'), { enabled: false, applied: false, ready: false })
 })
 
-test.serial('kubectl top nodes prints numbers for every node, metrics-server verifying kubelet TLS', async (t) => {
+test.serial('kubectl top nodes prints numbers for every node; kubelet TLS and metrics-server\'s own verified', async (t) => {
   const top = await kubectl('top', 'nodes', '--no-headers')
   t.is(top.code, 0, top.stderr)
   t.log(top.stdout)
@@ -74,6 +74,11 @@ test.serial('kubectl top nodes prints numbers for every node, metrics-server ver
   const args = await kubectl('-n', 'kube-system', 'get', 'deployment', 'metrics-server', '-o', 'jsonpath={.spec.template.spec.containers[0].args}')
   t.regex(args.stdout, /--kubelet-certificate-authority=/)
   t.notRegex(args.stdout, /insecure/)
+  // The API server verifies metrics-server too: caBundle set, no insecureSkipTLSVerify.
+  const api = await kubectl('get', 'apiservice', 'v1beta1.metrics.k8s.io', '-o', 'json')
+  const spec = (JSON.parse(api.stdout) as { spec: { caBundle?: string; insecureSkipTLSVerify?: boolean } }).spec
+  t.regex(Buffer.from(spec.caBundle ?? '', 'base64').toString(), /BEGIN CERTIFICATE/)
+  t.falsy(spec.insecureSkipTLSVerify)
 })
 
 test.serial('an HPA scales a CPU-bound Deployment up (1 -> 2..3 replicas) and back to 1 when the load stops', async (t) => {

@@ -67,6 +67,7 @@ test('images: each addon\'s binary is resolved only while the addon is on', (t) 
   t.deepEqual(images('addons: {metricsServer: false, coredns: false}\n'), ['local-path-provisioner'])
 })
 
+const TLS = { cert: 'CERT PEM', key: 'KEY PEM', ca: 'CA PEM' }
 const storage = storageObjects({ image: 'kubelab.local/local-path-provisioner:v0.0.30', helperImage: 'kubelab.local/testbox:abc', dir: '/var/lib/kubelab-local-path' })
 
 test('storage manifest: upstream\'s objects, the one default class local-path, WaitForFirstConsumer, helper pods on the testbox', (t) => {
@@ -97,19 +98,26 @@ test('metrics-server manifest: kubelet TLS verified against the cluster CA, neve
   t.true(args.includes('--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt'))
   t.true(args.includes('--kubelet-preferred-address-types=InternalIP'))
   t.false(args.some((a) => a.includes('insecure')))
-  const docs = metricsServerObjects({ image: 'kubelab.local/metrics-server:v0.8.0' })
-  t.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'ClusterRole', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Service', 'Deployment', 'APIService'])
-  const api = docs.at(-1) as unknown as { metadata: { name: string }; spec: { group: string; version: string; service: { name: string; namespace: string } } }
+  const docs = metricsServerObjects({ image: 'kubelab.local/metrics-server:v0.8.0', tls: TLS })
+  t.deepEqual(docs.map((d) => d.kind), ['Secret', 'ServiceAccount', 'ClusterRole', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Service', 'Deployment', 'APIService'])
+  const api = docs.at(-1) as unknown as { metadata: { name: string }; spec: { group: string; version: string; caBundle: string; insecureSkipTLSVerify?: boolean; service: { name: string; namespace: string } } }
   t.is(api.metadata.name, 'v1beta1.metrics.k8s.io')
   t.deepEqual(api.spec.service, { name: 'metrics-server', namespace: 'kube-system' })
-  const reader = docs[2] as unknown as { rules: { resources: string[]; verbs: string[] }[] }
+  // The aggregation layer verifies metrics-server's certificate (kubelab's PKI) against the cluster CA.
+  t.is(Buffer.from(api.spec.caBundle, 'base64').toString(), TLS.ca)
+  t.is(api.spec.insecureSkipTLSVerify, undefined)
+  const secret = docs[0] as unknown as { type: string; data: Record<string, string> }
+  t.is(secret.type, 'kubernetes.io/tls')
+  t.is(Buffer.from(secret.data['tls.crt']!, 'base64').toString(), TLS.cert)
+  t.true(args.includes('--tls-cert-file=/etc/metrics-server/tls/tls.crt'))
+  const reader = docs[3] as unknown as { rules: { resources: string[]; verbs: string[] }[] }
   t.true(reader.rules.some((r) => r.resources.includes('nodes/metrics') && r.verbs.includes('get')))
 })
 
 test('every addon manifest: each object labelled with its addon and hash-annotated, of a kind removal knows', (t) => {
   const sets = [
     ['storage', storage],
-    ['metricsServer', metricsServerObjects({ image: 'i' })],
+    ['metricsServer', metricsServerObjects({ image: 'i', tls: TLS })],
     ['coredns', corednsObjects({ image: 'i', dnsServiceIP: '10.96.0.10', clusterDomain: 'cluster.local', replicas: 1, upstream: { via: 'none', why: 'off' } })],
   ] as const
   for (const [name, docs] of sets) {

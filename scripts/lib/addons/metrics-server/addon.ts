@@ -2,6 +2,7 @@
 // (lock component metrics-server), kubelet serving certificates verified against the cluster CA.
 // Done when its Deployment is Available and the APIService v1beta1.metrics.k8s.io is Available.
 
+import { readFileSync } from 'node:fs'
 import type { StepContext } from '../../converge/step.ts'
 import { imageArtifact, imageRef } from '../../images/workloads.ts'
 import { kubectl } from '../../node/kubectl.ts'
@@ -11,10 +12,18 @@ import type { Addon } from '../types.ts'
 import { METRICS_APISERVICE, METRICS_NAMESPACE, metricsServerObjects } from './manifest.ts'
 import { topAnswers } from './smoke.ts'
 
+/** A PKI file's text on the host (the store kubelab issued; pki:certs installed the same on the control plane). */
+function pkiText(ctx: StepContext, name: string): string {
+  const f = ctx.pki?.files('control-plane').find((x) => x.path === `/etc/kubernetes/pki/${name}`)
+  if (!f) throw new Error(`addons.metricsServer is on but the PKI has no ${name}`)
+  return readFileSync(f.local, 'utf8')
+}
+
 function manifest(ctx: StepContext): AddonManifest {
   const artifact = imageArtifact(ctx.artifacts, 'metrics-server')
   if (!artifact) throw new Error('addons.metricsServer is on but the resolved artifacts have no metrics-server binary')
-  return addonManifest('metricsServer', metricsServerObjects({ image: imageRef(artifact) }))
+  const tls = { cert: pkiText(ctx, 'metrics-server.crt'), key: pkiText(ctx, 'metrics-server.key'), ca: readFileSync(ctx.pki!.ca.local, 'utf8') }
+  return addonManifest('metricsServer', metricsServerObjects({ image: imageRef(artifact), tls }))
 }
 
 /** Why the APIService is not Available (undefined when it is). */

@@ -4,15 +4,20 @@
 // the service account's ca.crt: the CA kube-controller-manager signs kubelet serving CSRs with, and
 // join:serving-cert approved a certificate for exactly the node's names and addresses). Never
 // `--kubelet-insecure-tls`. The APIService v1beta1.metrics.k8s.io makes `kubectl top` and HPAs
-// work; as upstream ships it, the API server does not verify metrics-server's own self-signed
-// serving certificate (insecureSkipTLSVerify) — the aggregation layer authenticates itself to it
-// with the front-proxy client certificate.
+// work, and unlike upstream's manifest (insecureSkipTLSVerify) the API server verifies
+// metrics-server too: it serves a certificate kubelab's PKI issued for its Service name
+// (`metrics-server.kube-system.svc`, signed by the cluster CA, kept in the Secret
+// metrics-server-tls), and the APIService's caBundle is the cluster CA. The aggregation layer
+// authenticates itself to metrics-server with the front-proxy client certificate.
 
+import { createHash } from 'node:crypto'
 import type { Doc } from '../manifest.ts'
 
 export interface MetricsServerParams {
   /** e.g. kubelab.local/metrics-server:v0.8.0 (imported on every node). */
   readonly image: string
+  /** Its serving certificate and key (PEM, from kubelab's PKI) and the CA that signed them. */
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string }
 }
 
 export const METRICS_NAMESPACE = 'kube-system'
@@ -21,11 +26,15 @@ export const METRICS_APISERVICE = 'v1beta1.metrics.k8s.io'
 export const CLUSTER_CA_IN_POD = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt'
 const LABELS = { 'k8s-app': 'metrics-server' }
 const NAME = 'metrics-server'
+export const METRICS_TLS_SECRET = 'metrics-server-tls'
+const TLS_DIR = '/etc/metrics-server/tls'
 
 /** metrics-server's arguments: verified kubelet TLS, InternalIP, the kubelet's port from the Node status. */
 export function metricsServerArgs(): string[] {
   return [
     '--cert-dir=/tmp',
+    `--tls-cert-file=${TLS_DIR}/tls.crt`,
+    `--tls-private-key-file=${TLS_DIR}/tls.key`,
     '--secure-port=10250',
     '--kubelet-preferred-address-types=InternalIP',
     '--kubelet-use-node-status-port',
@@ -37,7 +46,13 @@ export function metricsServerArgs(): string[] {
 export function metricsServerObjects(p: MetricsServerParams): Doc[] {
   const ns = METRICS_NAMESPACE
   const sa = [{ kind: 'ServiceAccount', name: NAME, namespace: ns }]
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  const certHash = createHash('sha256').update(p.tls.cert).digest('hex')
   return [
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: METRICS_TLS_SECRET, namespace: ns, labels: LABELS },
+      type: 'kubernetes.io/tls', data: { 'tls.crt': b64(p.tls.cert), 'tls.key': b64(p.tls.key) },
+    },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: NAME, namespace: ns, labels: LABELS } },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
@@ -80,7 +95,8 @@ export function metricsServerObjects(p: MetricsServerParams): Doc[] {
         selector: { matchLabels: LABELS },
         strategy: { rollingUpdate: { maxUnavailable: 0 } },
         template: {
-          metadata: { labels: LABELS },
+          // A new certificate rolls the pod.
+          metadata: { labels: LABELS, annotations: { 'kubelab.io/tls-sha256': certHash } },
           spec: {
             serviceAccountName: NAME,
             priorityClassName: 'system-cluster-critical',
@@ -99,9 +115,9 @@ export function metricsServerObjects(p: MetricsServerParams): Doc[] {
                 allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 1000,
                 capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
               },
-              volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }],
+              volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }, { name: 'tls', mountPath: TLS_DIR, readOnly: true }],
             }],
-            volumes: [{ name: 'tmp-dir', emptyDir: {} }],
+            volumes: [{ name: 'tmp-dir', emptyDir: {} }, { name: 'tls', secret: { secretName: METRICS_TLS_SECRET } }],
           },
         },
       },
@@ -110,7 +126,7 @@ export function metricsServerObjects(p: MetricsServerParams): Doc[] {
       apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: METRICS_APISERVICE, labels: LABELS },
       spec: {
         group: 'metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100,
-        insecureSkipTLSVerify: true,
+        caBundle: b64(p.tls.ca),
         service: { name: NAME, namespace: ns },
       },
     },
