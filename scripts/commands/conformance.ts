@@ -1,4 +1,4 @@
-// `kubelab conformance [--mode quick|lite|certified] [--focus RE] [--junit FILE] [-o DIR]`: the
+// `kubelab conformance [--mode quick|lite|certified] [--focus RE] [--skip RE] [--junit FILE] [-o DIR]`: the
 // upstream conformance tests (e2e.test, built from Go modules on first use) against the cluster,
 // run inside its lab network namespace. DIR gets e2e.log and junit_01.xml; --json prints a summary.
 
@@ -14,6 +14,7 @@ import { openClusterFor, printJson, type CommandContext, type FlagDecls, type Fl
 export const conformanceFlags = {
   mode: { type: 'string', arg: 'MODE', help: 'quick | lite | certified (default quick)' },
   focus: { type: 'string', arg: 'REGEX', help: 'run the tests matching REGEX instead of the mode\'s' },
+  skip: { type: 'string', arg: 'REGEX', help: 'leave out the tests matching REGEX (ginkgo --skip)' },
   junit: { type: 'string', arg: 'FILE', help: 'write the JUnit report to FILE' },
   output: { type: 'string', short: 'o', arg: 'DIR', help: 'the report directory: e2e.log, junit_01.xml (default kubelab-conformance-<cluster>-<time>)' },
 } as const satisfies FlagDecls
@@ -21,7 +22,7 @@ export const conformanceFlags = {
 export async function conformanceCommand(ctx: CommandContext, args: string[], flags: FlagValues<typeof conformanceFlags>): Promise<number> {
   if (args.length) throw new UsageError(`conformance takes no arguments, got: ${args.join(' ')}`, { hint: 'kubelab conformance --mode quick|lite|certified [--focus RE]' })
   const mode = parseMode(flags.mode)
-  const sel = selection(mode, flags.focus)
+  const sel = selection(mode, flags.focus, flags.skip)
   const { config, provider, stateDir } = openClusterFor(ctx)
   const cp = (await provider.list()).find((m) => m.role === 'control-plane')
   if (!cp || cp.state !== 'running') throw new UsageError(`the control plane of "${config.name}" is not running; run: npx kubelab up`)

@@ -233,10 +233,14 @@ export class FakeRunner implements Runner {
   }
 
   private readonly builtins: Handler[] = [
-    // converge/files.ts differing(): `sha256 path` or `missing path`, one line per file
+    // converge/files.ts hashCommand(): `sha256  path` for each file there, nothing for the others
     (s) => {
-      const m = s.match(/^for f in (.*); do if \[ -f "\$f" \]; then printf '%s %s\\n' "\$\(sha256sum < "\$f" \| cut -d' ' -f1\)" "\$f"; else printf 'missing %s\\n' "\$f"; fi; done$/)
-      return m ? ok(words(m[1]!).map((p) => `${this.files.has(p) ? sha(this.files.get(p)!.content) : 'missing'} ${p}\n`).join('')) : undefined
+      const m = s.match(/^sha256sum -- (.*?)(?: 2>\/dev\/null \|\| true)?$/)
+      return m ? ok(words(m[1]!).filter((p) => this.files.has(p)).map((p) => `${sha(this.files.get(p)!.content)}  ${p}\n`).join('')) : undefined
+    },
+    (s) => {
+      const m = s.match(/^echo ([\w:.-]+)$/)
+      return m ? ok(`${m[1]}\n`) : undefined
     },
     // converge/service.ts health loop: the fake has no clock, the health command is asked once
     (s) => {

@@ -29,9 +29,12 @@ test('modes: quick is exactly one test, lite a handful, certified every [Conform
   t.true(LITE_TESTS.length >= 5 && LITE_TESTS.every((n) => n.includes('[Conformance]')))
 })
 
-test('--focus replaces the mode; a bad regex or mode is a usage error', (t) => {
+test('--focus replaces the mode, --skip leaves tests out; a bad regex or mode is a usage error', (t) => {
   t.deepEqual(selection('certified', 'Pods should be updated'), { focus: 'Pods should be updated' })
   t.throws(() => selection('quick', '(['), { instanceOf: UsageError })
+  t.deepEqual(selection('certified', '\\[Feature:NetworkPolicy\\]', 'SCTPConnectivity'), { focus: '\\[Feature:NetworkPolicy\\]', skip: 'SCTPConnectivity' })
+  t.deepEqual(selection('certified', undefined, 'Serial'), { focus: '\\[Conformance\\]', skip: 'Serial' })
+  t.throws(() => selection('quick', undefined, '(['), { instanceOf: UsageError, message: /--skip is not a valid/ })
   t.is(parseMode(undefined), 'quick')
   t.is(parseMode('lite'), 'lite')
   t.throws(() => parseMode('full'), { instanceOf: UsageError, message: /unknown conformance mode "full"/ })

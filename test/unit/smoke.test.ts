@@ -6,6 +6,8 @@ import { parseTtl } from '../../scripts/commands/token.ts'
 import { externalJoinManifest } from '../../scripts/lib/pki/bootstrap.ts'
 import { CHECKS } from '../../scripts/lib/smoke/checks/index.ts'
 import { junitXml } from '../../scripts/lib/smoke/junit.ts'
+import { selectChecks } from '../../scripts/lib/smoke/run.ts'
+import { UsageError } from '../../scripts/lib/errors.ts'
 
 test('the catalogue: eighteen checks (the issue\'s fifteen + NetworkPolicy + storage + metrics-server), unique ids, each with a timeout', (t) => {
   t.is(CHECKS.length, 18)
@@ -14,6 +16,15 @@ test('the catalogue: eighteen checks (the issue\'s fifteen + NetworkPolicy + sto
   // The addons' checks run before the disruptive ones (kubelet killed, worker restarted).
   t.true(CHECKS.findIndex((c) => c.id === 'metrics-top') < CHECKS.findIndex((c) => c.id === 'self-healing'))
   t.true(CHECKS.every((c) => c.timeoutMs >= 30_000 && c.timeoutMs <= 300_000))
+})
+
+test('--check: the named checks in suite order, numbered as in the whole suite; an unknown id is a usage error', (t) => {
+  const all = selectChecks()
+  t.is(all.checks.length, CHECKS.length)
+  const some = selectChecks(['dns', 'network-policy'])
+  t.deepEqual(some.checks.map((c) => c.id), CHECKS.filter((c) => c.id === 'dns' || c.id === 'network-policy').map((c) => c.id))
+  t.deepEqual(some.numbers, some.checks.map((c) => CHECKS.indexOf(c) + 1))
+  t.throws(() => selectChecks(['dns', 'nope']), { instanceOf: UsageError, message: /unknown smoke check "nope"/ })
 })
 
 test('JUnit: one testcase per check, failures counted, reasons escaped', (t) => {

@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process'
 import { access, constants } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { $ } from 'zx'
 import { ArtifactError, CommandError } from '../errors.ts'
 import { formatDuration, type Progress } from '../log/progress.ts'
@@ -18,8 +17,9 @@ import {
 } from './cache.ts'
 import { hostArch, type Arch, type LockComponent, type LockFile } from './lock.ts'
 import { digestOf } from './verify.ts'
+import { packagePath } from '../host/package.ts'
 
-export const BUILD_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'build/build.sh')
+export const BUILD_SCRIPT = packagePath('scripts/lib/artifacts/build/build.sh')
 
 /** One build.sh invocation: a build component at a version, and the files kubelab needs from it. */
 export interface BuildTarget {

@@ -3,10 +3,9 @@
 // the sha256 of the upstream asset (null = not pinned yet). Parsing reports every problem at once.
 
 import { readFileSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseDocument } from 'yaml'
 import { ArtifactError } from '../errors.ts'
+import { packagePath } from '../host/package.ts'
 
 export const ARCHES = ['amd64', 'arm64'] as const
 export type Arch = (typeof ARCHES)[number]
@@ -14,7 +13,7 @@ export type Arch = (typeof ARCHES)[number]
 export type NodeSelector = 'all' | 'control-plane' | 'image' | 'registry' | 'netpol'
 
 /** The lock shipped with kubelab. */
-export const DEFAULT_LOCK_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../artifacts/versions.lock.yaml')
+export const DEFAULT_LOCK_FILE = packagePath('artifacts/versions.lock.yaml')
 
 export interface LockFile {
   /** Name of the file inside its component: for archives the member path (rendered), else the asset itself. */

@@ -40,21 +40,28 @@ export function parseMode(text: string | undefined): ConformanceMode {
   return mode as ConformanceMode
 }
 
-/** The ginkgo focus (and skip) of a mode; an explicit --focus replaces the mode's focus. */
-export function selection(mode: ConformanceMode, focus?: string): Selection {
+/** Compiles `re` (a --focus or --skip value) or throws a UsageError naming the flag. */
+function checkRegex(flag: string, re: string): void {
+  try {
+    new RegExp(re)
+  } catch (e) {
+    throw new UsageError(`--${flag} is not a valid regular expression: ${(e as Error).message}`)
+  }
+}
+
+/** The ginkgo focus (and skip) of a mode; an explicit --focus replaces the mode's focus, --skip is added. */
+export function selection(mode: ConformanceMode, focus?: string, skip?: string): Selection {
+  if (skip !== undefined) checkRegex('skip', skip)
+  const withSkip = (s: Selection): Selection => (skip !== undefined ? { ...s, skip: s.skip ? `${s.skip}|${skip}` : skip } : s)
   if (focus !== undefined) {
-    try {
-      new RegExp(focus)
-    } catch (e) {
-      throw new UsageError(`--focus is not a valid regular expression: ${(e as Error).message}`)
-    }
-    return { focus }
+    checkRegex('focus', focus)
+    return withSkip({ focus })
   }
   switch (mode) {
     // ginkgo matches the focus against "<suite description> <spec text>": anchored at the end only.
-    case 'quick': return { focus: `${escapeRegex(QUICK_TEST)}$` }
-    case 'lite': return { focus: `(${LITE_TESTS.map(escapeRegex).join('|')})$` }
-    case 'certified': return { focus: '\\[Conformance\\]' }
+    case 'quick': return withSkip({ focus: `${escapeRegex(QUICK_TEST)}$` })
+    case 'lite': return withSkip({ focus: `(${LITE_TESTS.map(escapeRegex).join('|')})$` })
+    case 'certified': return withSkip({ focus: '\\[Conformance\\]' })
   }
 }
 

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
+import { quote } from '../remote/quote.ts'
 import type { Runner } from '../remote/types.ts'
 
 export interface WantedFile {
@@ -22,12 +23,34 @@ export interface LocalFile {
 
 export const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex')
 
+/**
+ * The shell command printing `sha256  path` for each of `paths` that is a readable file (one
+ * sha256sum for all of them: a re-run check forks once, not three times per file); never fails.
+ */
+export function hashCommand(paths: readonly string[]): string {
+  return `sha256sum -- ${paths.map(quote).join(' ')} 2>/dev/null || true`
+}
+
+/** sha256 by path from hashCommand's output (an escaped line, `\\...`, names no path we asked for). */
+export function parseHashes(stdout: string): Map<string, string> {
+  const have = new Map<string, string>()
+  for (const line of stdout.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line)
+    if (m) have.set(m[2]!, m[1]!)
+  }
+  return have
+}
+
+/** Of `files`, the paths whose hash in `have` (parseHashes) is not the wanted one; missing counts as different. */
+export function differingIn(have: ReadonlyMap<string, string>, files: readonly { path: string; sha256: string }[]): string[] {
+  return files.filter((f) => have.get(f.path) !== f.sha256).map((f) => f.path)
+}
+
 /** The paths whose sha256 on the node differs from the wanted one (missing counts as different). */
 export async function differing(runner: Runner, files: readonly { path: string; sha256: string }[]): Promise<string[]> {
   if (files.length === 0) return []
-  const r = await runner.$({ nothrow: true })`for f in ${files.map((f) => f.path)}; do if [ -f "$f" ]; then printf '%s %s\\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"; else printf 'missing %s\\n' "$f"; fi; done`
-  const have = new Map(r.stdout.trim().split('\n').map((l) => [l.slice(l.indexOf(' ') + 1), l.slice(0, l.indexOf(' '))]))
-  return files.filter((f) => have.get(f.path) !== f.sha256).map((f) => f.path)
+  const r = await runner.run(hashCommand(files.map((f) => f.path)), { nothrow: true })
+  return differingIn(parseHashes(r.stdout), files)
 }
 
 export function differingFiles(runner: Runner, files: readonly WantedFile[]): Promise<string[]> {

@@ -5,7 +5,7 @@
 
 import { stampOf } from '../node/paths.ts'
 import type { Runner } from '../remote/types.ts'
-import { differing, sha256, uploadFiles, writeFiles, type LocalFile, type WantedFile } from './files.ts'
+import { differingIn, hashCommand, parseHashes, sha256, uploadFiles, writeFiles, type LocalFile, type WantedFile } from './files.ts'
 
 export interface ServiceSpec {
   /** e.g. `kube-apiserver.service`. */
@@ -25,10 +25,18 @@ function stamp(spec: ServiceSpec): string {
 
 const stampPath = (spec: ServiceSpec) => stampOf(spec.unit)
 
+/** serviceConverged's marker line: stamped, enabled, active and healthy. */
+const RUNNING = 'kubelab:service-running'
+
 export async function serviceConverged(runner: Runner, spec: ServiceSpec): Promise<boolean> {
   const want = [...spec.files.map((f) => ({ path: f.path, sha256: sha256(f.content) })), ...(spec.localFiles ?? [])]
-  if ((await differing(runner, want)).length > 0) return false
-  return runner.testScript(`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1 || exit 1`) // a stopped unit (exit 3) is simply not converged
+  // One round trip: the files' hashes, then whether the unit runs what it was stamped with and is
+  // healthy (a stopped unit, exit 3, is simply not converged).
+  const r = await runner.run([
+    want.length > 0 ? hashCommand(want.map((f) => f.path)) : ':',
+    `[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ] && systemctl is-enabled --quiet ${spec.unit} && systemctl is-active --quiet ${spec.unit} && { ${spec.health}; } >/dev/null 2>&1 && echo ${RUNNING}`,
+  ].join('\n'), { nothrow: true })
+  return r.stdout.split('\n').includes(RUNNING) && differingIn(parseHashes(r.stdout), want).length === 0
 }
 
 /** Converges the service; returns whether it was (re)started with new inputs (false: it kept running as it was). */

@@ -6,15 +6,15 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { BUILD_SCRIPT } from '../artifacts/build.ts'
 import { writeOciImage } from '../artifacts/oci.ts'
+import { packagePath } from '../host/package.ts'
 import { host } from '../host/exec.ts'
 import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
-const SOURCE = fileURLToPath(new URL('../../../images/pause/', import.meta.url))
-const BUILD = fileURLToPath(new URL('../artifacts/build/build.sh', import.meta.url))
+const SOURCE = packagePath('images/pause') + '/'
 
 export interface LocalImage {
   readonly ref: string
@@ -40,7 +40,7 @@ export async function ensureSandboxImage(cacheDir: string, progress: Progress): 
   if (kept) return kept
   return progress.step('Building the sandbox (pause) image', async () => {
     const out = path.join(cacheDir, 'build', `pause-${key}-amd64`)
-    if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD} pause ${key} ${out}`
+    if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD_SCRIPT} pause ${key} ${out}`
     await mkdir(dir, { recursive: true })
     const result = await writeOciImage({
       ref: SANDBOX_IMAGE,

@@ -10,24 +10,24 @@
 // The testbox tag is a hash of its recipe (probe source, applets, image config), so it is a
 // constant callers can import; the busybox .deb is fetched once into the cache and kept, and the
 // cached image tar is keyed by recipe + .deb hash. What nodes compare is the manifest digest
-// (runtime:images), so a different .deb under the same tag is still re-imported.
+// (runtime:workload-images), so a different .deb under the same tag is still re-imported.
 
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Artifact } from '../artifacts/resolve.ts'
 import { DEFAULT_LOCK_FILE, loadLock, minorFor } from '../artifacts/lock.ts'
+import { BUILD_SCRIPT } from '../artifacts/build.ts'
 import { writeOciImage, type ImageFile, type OciImageSpec } from '../artifacts/oci.ts'
+import { packagePath } from '../host/package.ts'
 import { host } from '../host/exec.ts'
 import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import type { Progress } from '../log/progress.ts'
 import { DEFAULT_KUBERNETES_VERSION } from '../versions.ts'
 import type { LocalImage } from './sandbox.ts'
 
-const PROBE_SOURCE = fileURLToPath(new URL('../../../images/probe/', import.meta.url))
-const BUILD = fileURLToPath(new URL('../artifacts/build/build.sh', import.meta.url))
+const PROBE_SOURCE = packagePath('images/probe') + '/'
 
 /** The Debian package whose /bin/busybox the testbox image carries. */
 export const BUSYBOX_PACKAGE = 'busybox-static'
@@ -141,7 +141,7 @@ async function busyboxBinary(cacheDir: string, deb: string): Promise<string> {
 
 async function probeBinary(cacheDir: string, key: string): Promise<string> {
   const out = path.join(cacheDir, 'build', `probe-${key}-amd64`)
-  if (!existsSync(path.join(out, 'probe'))) await host`bash ${BUILD} probe ${key} ${out}`
+  if (!existsSync(path.join(out, 'probe'))) await host`bash ${BUILD_SCRIPT} probe ${key} ${out}`
   return path.join(out, 'probe')
 }
 

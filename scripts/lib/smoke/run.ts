@@ -17,13 +17,24 @@ import { Fixtures } from './fixtures.ts'
 import { junitXml } from './junit.ts'
 import { Kube } from './kube.ts'
 import { runSmoke } from './suite.ts'
-import type { CheckResult, SmokeContext } from './types.ts'
+import type { CheckResult, SmokeCheck, SmokeContext } from './types.ts'
 
 export interface SmokeOptions {
   /** Leave the workloads for debugging. */
   keep?: boolean
   /** Write the JUnit report here. */
   junit?: string
+  /** Run only the checks with these ids (numbered as in the whole suite). */
+  only?: readonly string[]
+}
+
+/** The checks `only` names, with their numbers in the whole suite; a UsageError naming an unknown id. */
+export function selectChecks(only?: readonly string[]): { checks: SmokeCheck[]; numbers: number[] } {
+  if (!only) return { checks: [...CHECKS], numbers: CHECKS.map((_, i) => i + 1) }
+  const unknown = only.filter((id) => !CHECKS.some((c) => c.id === id))
+  if (unknown.length) throw new UsageError(`unknown smoke check ${unknown.map((u) => `"${u}"`).join(', ')}`, { hint: `--check takes ids: ${CHECKS.map((c) => c.id).join(', ')}` })
+  const picked = CHECKS.map((c, i) => [c, i + 1] as const).filter(([c]) => only.includes(c.id))
+  return { checks: picked.map(([c]) => c), numbers: picked.map(([, n]) => n) }
 }
 
 export interface SmokeOutcome {
@@ -77,9 +88,10 @@ export async function runSmokeSuite(c: Cluster, o: SmokeOptions = {}): Promise<S
     say: () => undefined,
   }
   const startedAt = new Date()
-  progress.info(`Smoke suite: ${CHECKS.length} checks against ${config.name}`)
+  const { checks, numbers } = selectChecks(o.only)
+  progress.info(`Smoke suite: ${checks.length} ${checks.length === CHECKS.length ? '' : `of ${CHECKS.length} `}checks against ${config.name}`)
   try {
-    const results = await runSmoke(sctx, CHECKS, { keep: o.keep ?? false, progress })
+    const results = await runSmoke(sctx, checks, { keep: o.keep ?? false, progress, numbers })
     const failed = results.filter((r) => !r.ok).length
     const out: SmokeOutcome = { results, failed }
     try {

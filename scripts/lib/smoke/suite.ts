@@ -14,7 +14,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, last: () => string): Promise<
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
-export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[], o: { keep: boolean; progress: Progress }): Promise<CheckResult[]> {
+export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[], o: { keep: boolean; progress: Progress; numbers?: readonly number[] }): Promise<CheckResult[]> {
   const results: CheckResult[] = []
   let reason = ''
   const say = (text: string) => {
@@ -28,7 +28,7 @@ export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[],
     for (const [i, check] of checks.entries()) {
       reason = ''
       const startedAt = Date.now()
-      const label = `${String(i + 1).padStart(2)}. ${check.title}`
+      const label = `${String(o.numbers?.[i] ?? i + 1).padStart(2)}. ${check.title}`
       try {
         const detail = await o.progress.step(label, () => withTimeout(check.run(run), check.timeoutMs * ctx.timeScale, () => reason), (d) => d)
         results.push({ id: check.id, title: check.title, ok: true, durationMs: Date.now() - startedAt, startedAt, detail })

@@ -21,6 +21,7 @@ import { pkiCerts } from './pki-certs.ts'
 import { runtimeContainerd } from './runtime-containerd.ts'
 import { runtimeImages } from './runtime-images.ts'
 import { runtimeRegistries } from './runtime-registries.ts'
+import { runtimeWorkloadImages } from './runtime-workload-images.ts'
 
 export const STEPS: readonly Step[] = [
   // Machine and OS, on every node at once
@@ -30,7 +31,8 @@ export const STEPS: readonly Step[] = [
   // Container runtime
   runtimeContainerd,   // runtime:containerd   containerd + runc + CNI plugins, config as data
   runtimeRegistries,   // runtime:registries   certs.d/<host>/hosts.toml: mirrors, CA, http, localhost:PORT (no restart)
-  runtimeImages,       // runtime:images       local images (pause, testbox, coredns) into k8s.io
+  runtimeImages,       // runtime:images       the sandbox image (pause) into k8s.io, before kubelet
+  runtimeWorkloadImages, // runtime:workload-images testbox and the addons' images: beside the join, before node:ready
   // Control plane (managed): one service after another on the control-plane node
   pkiCerts,            // pki:certs            the PKI kubelab issued, installed
   cpEtcd,              // cp:etcd

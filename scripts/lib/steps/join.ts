@@ -142,7 +142,7 @@ export const nodeReady: Step = {
   id: 'node:ready',
   title: 'Waiting for the node to be Ready',
   on: 'all',
-  after: ['join:serving-cert', 'kube-proxy:config', 'network:pod-routes'],
+  after: ['join:serving-cert', 'kube-proxy:config', 'network:pod-routes', 'runtime:workload-images'],
   establishes: 'nodes:ready',
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
   apply: (ctx, node) => wait(ctx, node, `${node.spec.name} to be Ready`, () => readiness(ctx, node)),

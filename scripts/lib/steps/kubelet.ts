@@ -57,7 +57,7 @@ export const kubeletStep: Step = {
   id: 'kubelet:config',
   title: 'Configuring kubelet (TLS bootstrap)',
   on: 'all',
-  // Images first: no pod may land on a node before its local images are there.
+  // The sandbox image first: every pod needs it (workload images come beside the join).
   after: ['runtime:images', 'runtime:registries', 'pki:certs', 'join:discovery'],
   waitsFor: ['join:token', 'csr:signing'],
   async check(ctx, node) {

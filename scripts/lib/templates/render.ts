@@ -5,10 +5,10 @@
 
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { TemplateError } from '../errors.ts'
+import { packagePath } from '../host/package.ts'
 
-export const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates')
+export const TEMPLATE_DIR = packagePath('templates')
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9]*)\s*\}\}/g
 /** Anything that looks like template syntax but is not a well-formed placeholder. */

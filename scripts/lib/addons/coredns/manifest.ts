@@ -137,7 +137,7 @@ export function corednsObjects(p: CorednsParams): Doc[] {
             containers: [{
               name: 'coredns',
               image: p.image,
-              // Imported on every node by runtime:images; there is no registry to pull from.
+              // Imported on every node by runtime:workload-images; there is no registry to pull from.
               imagePullPolicy: 'IfNotPresent',
               args: ['-conf', '/etc/coredns/Corefile'],
               ports: [

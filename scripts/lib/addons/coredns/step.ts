@@ -1,5 +1,5 @@
 // addons:coredns — the cluster DNS (manifest.ts) applied from the control plane when
-// `addons.coredns` is on: the local coredns image (runtime:images imported it on every node), the
+// `addons.coredns` is on: the local coredns image (runtime:workload-images imported it on every node), the
 // kube-dns Service at kubernetes.dnsServiceIP (kubelet's clusterDNS). Done when the Deployment is
 // Available and rolled out (no old pod answering with an old Corefile); off, it is removed.
 

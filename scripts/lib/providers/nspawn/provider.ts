@@ -153,8 +153,11 @@ export class NspawnProvider implements Provider {
     rmSync(p.console, { force: true })
     mkdirSync(this.ctx.cacheDir, { recursive: true })
     // The control plane is every node's critical path (its API server and controller-manager start
-    // while the workers import images): twice a worker's CPU share when they compete, no cap.
-    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir, cpuWeight: node.role === 'control-plane' ? 2 : 1 })
+    // while the workers upload binaries and import images): as much CPU share as all workers
+    // together when they compete (at least twice one worker's), no cap. Set when the machine starts.
+    const workers = config.nodes.filter((n) => n.role === 'worker').length
+    const cpuWeight = node.role === 'control-plane' ? Math.max(2, workers) : 1
+    const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir, cpuWeight })
     const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {

@@ -8,10 +8,10 @@
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { NodeSpec } from '../../config/types.ts'
 import { MachineError, type PreflightCheck } from '../../errors.ts'
 import { host, hostOk } from '../../host/exec.ts'
+import { packagePath } from '../../host/package.ts'
 import { inConfigOrder, madeMachine, waitBooted, waitForSsh } from '../common/boot.ts'
 import { ensureClusterKey, ensureHostKey } from '../common/keys.ts'
 import { forwardsFor, forwardsRunning, startForwards, stopForwards } from '../common/forward.ts'
@@ -39,7 +39,7 @@ const BOOT_DEADLINE_MS: Record<Accel, number> = process.env.KUBELAB_BOOT_TIMEOUT
 
 /** What a VM boots: the locally built disk (kernel + initrd beside it), or a verified cloud image. */
 type BootImage = { kind: 'local'; disk: QemuDisk } | { kind: 'cloud'; image: CloudImage }
-const LAN_HUB = fileURLToPath(new URL('./lan-hub.mjs', import.meta.url))
+const LAN_HUB = packagePath('scripts/lib/providers/qemu/lan-hub.mjs')
 
 async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms
