@@ -9,6 +9,7 @@ import { configSchemaCommand, configValidateCommand } from './commands/config.ts
 import { flagValues, type CommandContext, type FlagDecl, type FlagDecls, type FlagValues, type GlobalOptions, type RawFlagValues } from './commands/context.ts'
 import { kubeconfigCommand, kubeconfigFlags, kubectlCommand } from './commands/cluster.ts'
 import { tokenCreateCommand, tokenCreateFlags } from './commands/token.ts'
+import { addonsCommand } from './commands/addons.ts'
 import { smokeCommand, smokeFlags } from './commands/smoke.ts'
 import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand } from './commands/machines.ts'
 import { upCommand, upFlags } from './commands/up.ts'
@@ -74,7 +75,8 @@ export const COMMANDS: Record<string, Command> = {
   kubeconfig: command({ summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', flags: kubeconfigFlags, run: kubeconfigCommand }),
   kubectl: command({ summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', usage: 'kubectl [options] -- ARGS', flags: NO_FLAGS, run: kubectlCommand }),
   'token create': command({ summary: 'a bootstrap token (--ttl 1h) and the endpoint + CA hash for workers joining in external mode', flags: tokenCreateFlags, run: tokenCreateCommand }),
-  smoke: command({ summary: 'the smoke suite: 16 checks of what workers do (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
+  smoke: command({ summary: 'the smoke suite: 18 checks of what workers do and the addons give (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
+  addons: command({ summary: 'each addon: switched on in the config, applied and ready in the cluster (--json)', flags: NO_FLAGS, run: addonsCommand }),
   plan: command({ summary: 'per node, the steps `up` would run; with machines running, each one unchanged or would change (+ upgrade dry run)', flags: NO_FLAGS, run: planCommand }),
   'node remove': command({ summary: 'remove a worker no longer in nodes: cordon, drain, delete Node + machine, drop its routes', usage: 'node remove NAME [options]', flags: NO_FLAGS, run: nodeRemoveCommand }),
   upgrade: command({ summary: 'to the config\'s kubernetes.version: skew checked, control plane first, workers drained one at a time (--os: OS packages)', flags: upgradeFlags, run: upgradeCommand }),

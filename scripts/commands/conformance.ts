@@ -14,7 +14,7 @@ import { ensureConformanceImages, listE2eImages, type ConformanceImages } from '
 import { UsageError } from '../lib/errors.ts'
 import { defaultTimeout, e2eArgs, parseMode, selection, summarizeJunit, type JunitSummary } from '../lib/conformance/modes.ts'
 import { ensureE2eBinaries, runE2e } from '../lib/conformance/run.ts'
-import { corednsArtifact } from '../lib/images/workloads.ts'
+import { imageArtifact } from '../lib/images/workloads.ts'
 import { closeNodes, openNodes } from '../lib/node/open.ts'
 import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
@@ -47,7 +47,7 @@ export async function conformanceCommand(ctx: CommandContext, args: string[], fl
   let images: ConformanceImages | undefined
   if (!flags.noImages) {
     const refs = await listE2eImages(e2e)
-    const coredns = corednsArtifact(artifacts)
+    const coredns = imageArtifact(artifacts, 'coredns')
     images = await withClusterLock(cluster, 'conformance images', async () => {
       const nodes = await openNodes(config, await provider.list(), stateDir, ctx.progress)
       try {

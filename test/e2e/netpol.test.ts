@@ -51,7 +51,7 @@ test.serial('up: kube-router on every node, its own identity with read-only righ
   t.is(await can('create', 'pods'), 'no')
 })
 
-// The whole suite (this check among the 16) runs in the cluster e2e's `up`; here the NetworkPolicy check alone.
+// The whole suite (this check among the 18) runs in the cluster e2e's `up`; here the NetworkPolicy check alone.
 test.serial('the smoke suite\'s NetworkPolicy check passes (smoke --check network-policy)', async (t) => {
   const started = Date.now()
   const smoke = await kubelab(['smoke', '-c', config, '--check', 'network-policy'], { env, timeoutMs: 900_000 })

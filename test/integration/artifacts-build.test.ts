@@ -24,11 +24,13 @@ run('artifacts build: every component of the default config is built and reporte
   t.deepEqual(out.builds.map((b) => `${b.build} ${b.version}`), [
     'kubernetes v1.35.4', 'containerd v2.2.9', 'runc v1.3.7', 'cni-plugins v1.9.1', 'crictl v1.34.0', 'etcd v3.6.16', 'coredns v1.14.7',
     'kube-router v2.1.0', // network.policy (on by default)
+    'local-path-provisioner v0.0.30', 'metrics-server v0.8.0', // addons.storage, addons.metricsServer (on by default)
   ])
   const files = Object.fromEntries(out.builds.flatMap((b) => Object.entries(b.files).map(([name, f]) => [name, { ...f, dir: b.dir }])))
   t.deepEqual(Object.keys(files).sort(), [
     'bridge', 'containerd', 'containerd-shim-runc-v2', 'coredns', 'crictl', 'ctr', 'etcd', 'etcdctl', 'host-local',
-    'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-router', 'kube-scheduler', 'kubectl', 'kubelet', 'loopback', 'portmap', 'runc',
+    'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-router', 'kube-scheduler', 'kubectl', 'kubelet', 'local-path-provisioner', 'loopback',
+    'metrics-server', 'portmap', 'runc',
   ])
   for (const [name, f] of Object.entries(files)) {
     t.regex(f.sha256, /^[0-9a-f]{64}$/, name)
@@ -45,19 +47,21 @@ run('artifacts build: every component of the default config is built and reporte
   t.regex(files.bridge!.versionOutput!, /v1\.9\.1/)
   t.regex(files.coredns!.versionOutput!, /1\.14\.7/)
   t.regex(files['kube-router']!.versionOutput!, /v2\.1\.0/)
+  t.regex(files['local-path-provisioner']!.versionOutput!, /v0\.0\.30/)
+  t.regex(files['metrics-server']!.versionOutput!, /v0\.8\.0/)
 })
 
 run('artifacts build: a second run builds nothing and says so; list finds everything', async (t) => {
   const env = { HOME: path.dirname(path.dirname(cache)) }
   const again = await kubelab(['artifacts', 'build'], { env })
   t.is(again.code, 0, again.stderr)
-  t.regex(again.stderr, /nothing to build: 8 components up to date/)
+  t.regex(again.stderr, /nothing to build: 10 components up to date/)
   t.notRegex(again.stderr, /Building /)
   const json = await kubelab(['artifacts', 'build', '--json'], { env })
   t.true((JSON.parse(json.stdout) as BuildJson).builds.every((b) => b.action === 'up-to-date'))
   const list = await kubelab(['artifacts', 'list', '--json'], { env })
   t.is(list.code, 0, list.stderr)
   const rows = (JSON.parse(list.stdout) as { artifacts: { file: string; status: string; origin: string }[] }).artifacts
-  t.is(rows.length, 19)
+  t.is(rows.length, 21)
   t.true(rows.every((x) => x.status === 'cached'), JSON.stringify(rows.filter((x) => x.status !== 'cached')))
 })

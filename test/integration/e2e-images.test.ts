@@ -19,7 +19,7 @@ import { planImages } from '../../scripts/lib/conformance/images.ts'
 import { loadConfig } from '../../scripts/lib/config/load.ts'
 import { ensureE2eImage, parseRef, recipeFor, type BuiltImage } from '../../scripts/lib/images/e2e.ts'
 import { importImages } from '../../scripts/lib/images/import.ts'
-import { corednsArtifact } from '../../scripts/lib/images/workloads.ts'
+import { imageArtifact } from '../../scripts/lib/images/workloads.ts'
 import { Progress } from '../../scripts/lib/log/progress.ts'
 import { closeNodes, openNodes } from '../../scripts/lib/node/open.ts'
 import type { NodeHandle } from '../../scripts/lib/node/types.ts'
@@ -49,7 +49,7 @@ test.serial('agnhost, busybox, nginx and httpd build, and import on a real node 
   const progress = new Progress({})
   const loaded = loadConfig(config, { env: { ...process.env, ...env } })
   const cluster = openCluster(loaded, { env: { ...process.env, ...env }, progress })
-  const coredns = corednsArtifact(await resolveArtifacts(cluster.config, { progress }))
+  const coredns = imageArtifact(await resolveArtifacts(cluster.config, { progress }), 'coredns')
   const plan = planImages([...want('agnhost'), ...want('busybox'), ...want('nginx')])
   for (const [p, ref] of [...plan.images.map((p) => [p, p.primary] as const), [undefined, parseRef(HTTPD)] as const]) {
     const started = Date.now()

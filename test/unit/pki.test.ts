@@ -274,8 +274,11 @@ test('manifest: install paths, modes and sha256 of every file', (t) => {
   }
   t.is(by['ca.crt']!.nodes, 'all')
   t.is(by['ca.key']!.nodes, 'control-plane')
-  // 28 + a kube-router kubeconfig per node (network.policy, on by default).
-  t.is(first.manifest.length, 28 + config.nodes.length)
+  // 28 + a kube-router kubeconfig per node (network.policy, on by default) + metrics-server's
+  // serving certificate and key (addons.metricsServer, on by default).
+  t.is(first.manifest.length, 28 + config.nodes.length + 2)
+  t.is(by['metrics-server.crt']?.installPath, '/etc/kubernetes/pki/metrics-server.crt')
+  t.is(by['metrics-server.key']?.mode, 0o600)
   for (const e of first.manifest) {
     t.is(e.sha256, createHash('sha256').update(readFileSync(f(e.file))).digest('hex'), e.file)
     t.is(statSync(f(e.file)).mode & 0o777, e.mode, e.file)

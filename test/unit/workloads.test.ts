@@ -11,9 +11,9 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { parseAllDocuments } from 'yaml'
-import { corednsManifest, corefile, MANIFEST_ANNOTATION } from '../../scripts/lib/addons/coredns.ts'
+import { corednsManifest, corefile, MANIFEST_ANNOTATION } from '../../scripts/lib/addons/coredns/manifest.ts'
 import { writeOciImage } from '../../scripts/lib/artifacts/oci.ts'
-import { describePod, rolloutPending } from '../../scripts/lib/steps/addons-coredns.ts'
+import { describePod, rolloutPending } from '../../scripts/lib/addons/step.ts'
 import {
   COREDNS_IMAGE, corednsSpec, TESTBOX_APPLETS, TESTBOX_IMAGE, testboxSpec,
 } from '../../scripts/lib/images/workloads.ts'

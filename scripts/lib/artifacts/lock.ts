@@ -35,6 +35,8 @@ export interface LockComponent {
   readonly files: readonly LockFile[]
   /** sha256 of the upstream asset per arch; null = not pinned yet. */
   readonly sha256: Readonly<Record<Arch, string | null>>
+  /** `nodes: image` files: the addon (config key under `addons:`) that needs them; default coredns. */
+  readonly addon?: string
 }
 
 export interface LockMinor {
@@ -125,7 +127,7 @@ export function parseLock(text: string, file: string): VersionsLock {
         const cat = `${at}.components.${name}`
         if (!isObj(c)) { problems.push(`${cat}: must be a map`); continue }
         for (const k of Object.keys(c)) {
-          if (!['version', 'build', 'url', 'checksum', 'archive', 'files', 'sha256'].includes(k)) problems.push(`${cat}.${k}: unknown key`)
+          if (!['version', 'build', 'url', 'checksum', 'archive', 'files', 'sha256', 'addon'].includes(k)) problems.push(`${cat}.${k}: unknown key`)
         }
         const url = str(c.url, `${cat}.url`)
         const checksum = str(c.checksum, `${cat}.checksum`)
@@ -168,6 +170,7 @@ export function parseLock(text: string, file: string): VersionsLock {
           ...(c.archive === 'tar.gz' ? { archive: 'tar.gz' as const } : {}),
           files,
           sha256,
+          ...(c.addon !== undefined ? { addon: str(c.addon, `${cat}.addon`) } : {}),
         })
       }
       if (components.length === 0) problems.push(`${at}.components: at least one component`)

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
-import type { ClusterConfig } from '../config/types.ts'
+import { addonEnabled, type AddonsConfig, type ClusterConfig } from '../config/types.ts'
 import { ArtifactError } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import { withFileLock } from '../providers/common/lock.ts'
@@ -80,11 +80,13 @@ export function makeContext(config: ClusterConfig, options: ResolveOptions): Art
 export function neededComponents(config: ClusterConfig, lock: VersionsLock): Needed[] {
   const minor = minorFor(lock, config.kubernetes.version)
   const managed = config.controlPlane.mode === 'managed'
-  const wanted = (f: LockFile) => f.nodes === 'all' || (f.nodes === 'control-plane' && managed) || (f.nodes === 'image' && config.addons.coredns)
+  // An image's binary while its addon is on (coredns when the lock names none, as before addons had folders).
+  const image = (c: LockComponent) => addonEnabled(config, (c.addon ?? 'coredns') as keyof AddonsConfig)
+  const wanted = (c: LockComponent) => (f: LockFile) => f.nodes === 'all' || (f.nodes === 'control-plane' && managed) || (f.nodes === 'image' && image(c))
     || (f.nodes === 'registry' && config.addons.registry?.enabled === true && managed)
     || (f.nodes === 'netpol' && config.network?.policy === true && managed)
   return minor.components
-    .map((component) => ({ component, files: component.files.filter(wanted) }))
+    .map((component) => ({ component, files: component.files.filter(wanted(component)) }))
     .filter((n) => n.files.length > 0)
 }
 

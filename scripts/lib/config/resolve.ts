@@ -212,6 +212,8 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
     },
     addons: {
       coredns: input.addons?.coredns ?? true,
+      storage: input.addons?.storage ?? true,
+      metricsServer: input.addons?.metricsServer ?? true,
       registry: { enabled: input.addons?.registry?.enabled ?? false, port: input.addons?.registry?.port ?? DEFAULTS.registryPort },
     },
     registries,

@@ -131,7 +131,9 @@ const Ssh = strict({
 })
 
 const Addons = strict({
-  coredns: T.Optional(T.Boolean({ description: 'Cluster DNS (CoreDNS)' })),
+  coredns: T.Optional(T.Boolean({ description: 'Cluster DNS (CoreDNS); default on' })),
+  storage: T.Optional(T.Boolean({ description: 'The default StorageClass `local-path`: node-local volumes provisioned on demand (local-path-provisioner); default on' })),
+  metricsServer: T.Optional(T.Boolean({ description: 'metrics-server: `kubectl top` and CPU/memory HPAs, kubelets\' serving certificates verified; default on' })),
   registry: T.Optional(strict({
     enabled: T.Optional(T.Boolean({ description: 'A local registry (distribution) on the control-plane node; default off' })),
     port: T.Optional(T.Integer({ minimum: 1024, maximum: 65535, description: 'Port on the host\'s 127.0.0.1 and the name pods use: localhost:PORT/NAME:TAG (default 5001)' })),

@@ -75,6 +75,19 @@ export interface RegistryConfig {
   readonly credentials?: { readonly usernameEnv: string; readonly passwordEnv: string }
 }
 
+export interface AddonsConfig {
+  readonly coredns: boolean
+  readonly storage: boolean
+  readonly metricsServer: boolean
+  readonly registry: RegistryAddonConfig
+}
+
+/** Whether the addon under `addons.<name>` is on (a boolean switch or an `enabled` field). */
+export function addonEnabled(config: { readonly addons: AddonsConfig }, name: keyof AddonsConfig): boolean {
+  const v = config.addons[name] as boolean | RegistryAddonConfig | undefined
+  return typeof v === 'boolean' ? v : v?.enabled ?? false
+}
+
 /** addons.registry: kind's local-registry recipe. */
 export interface RegistryAddonConfig {
   readonly enabled: boolean
@@ -122,7 +135,8 @@ export interface ClusterConfig {
   readonly nodes: readonly NodeSpec[]
   readonly artifacts: ArtifactsConfig
   readonly ssh: SshConfig
-  readonly addons: { readonly coredns: boolean; readonly registry: RegistryAddonConfig }
+  /** Each addon's switch (addons/index.ts lists the addons; addonEnabled reads a switch by name). */
+  readonly addons: AddonsConfig
   /** registries: in config order. */
   readonly registries: readonly RegistryConfig[]
   readonly egress: EgressConfig

@@ -3,8 +3,9 @@
 //  - testbox (TESTBOX_IMAGE): Debian's busybox-static (`apt-get download`, unpacked with
 //    `dpkg-deb -x`, never installed on the host) with applet symlinks in /bin, plus kubelab's
 //    probe program (images/probe: serve / get / hog). Entrypoint `/bin/probe serve`.
-//  - coredns (COREDNS_IMAGE): the coredns binary artifact (built or fetched like every other
-//    binary, version from the versions lock), entrypoint `/coredns`.
+//  - one image per `nodes: image` artifact of the enabled addons (coredns, local-path-provisioner,
+//    metrics-server): the binary (built or fetched like every other binary, version from the
+//    versions lock) alone at `/<file>`, its entrypoint; `kubelab.local/<component>:<version>`.
 //
 // The testbox tag is a hash of its recipe (probe source, applets, image config), so it is a
 // constant callers can import; the busybox .deb is fetched once into the cache and kept, and the
@@ -67,15 +68,21 @@ export function corednsImageRef(version: string): string {
   return `kubelab.local/coredns:${version}`
 }
 
+/** The reference of the image holding an image artifact's binary: `kubelab.local/<component>:<version>`. */
+export function imageRef(a: Pick<Artifact, 'component' | 'version'>): string {
+  return `kubelab.local/${a.component}:${a.version}`
+}
+
+/** The binary of lock component `component` packed into an image (present while its addon is on). */
+export function imageArtifact(artifacts: readonly Artifact[], component: string): Artifact | undefined {
+  return artifacts.find((a) => a.component === component && a.nodes === 'image')
+}
+
 /** The CoreDNS image for the default Kubernetes version (the lock's coredns version). */
 export const COREDNS_IMAGE = corednsImageRef(
   minorFor(loadLock(DEFAULT_LOCK_FILE), DEFAULT_KUBERNETES_VERSION).components.find((c) => c.name === 'coredns')?.version ?? 'unknown',
 )
 
-/** The coredns binary among the resolved artifacts (present when addons.coredns is on). */
-export function corednsArtifact(artifacts: readonly Artifact[]): Artifact | undefined {
-  return artifacts.find((a) => a.component === 'coredns' && a.file === 'coredns')
-}
 
 const sha256Of = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -146,20 +153,24 @@ export async function ensureTestboxImage(cacheDir: string, progress: Progress): 
     writeImage(tar, testboxSpec(TESTBOX_IMAGE, await busyboxBinary(cacheDir, deb), await probeBinary(cacheDir, key))))
 }
 
+/** An image of one binary: the file alone at `/<name>`, its entrypoint. */
+export function binarySpec(ref: string, name: string, binary: string): OciImageSpec {
+  return { ref, files: [{ path: name, source: binary, mode: 0o755 }], entrypoint: [`/${name}`] }
+}
+
 export function corednsSpec(ref: string, binary: string): OciImageSpec {
-  return { ref, files: [{ path: 'coredns', source: binary, mode: 0o755 }], entrypoint: ['/coredns'] }
+  return binarySpec(ref, 'coredns', binary)
 }
 
-export async function ensureCorednsImage(cacheDir: string, artifact: Artifact, progress: Progress): Promise<LocalImage> {
-  const tar = path.join(cacheDir, 'images', `coredns-${artifact.version}-${artifact.sha256.slice(0, 12)}.tar`)
-  return cached(tar) ?? progress.step(`Building the CoreDNS image (${artifact.version})`, () =>
-    writeImage(tar, corednsSpec(corednsImageRef(artifact.version), artifact.path)))
+export async function ensureBinaryImage(cacheDir: string, artifact: Artifact, progress: Progress): Promise<LocalImage> {
+  const tar = path.join(cacheDir, 'images', `${artifact.component}-${artifact.version}-${artifact.sha256.slice(0, 12)}.tar`)
+  return cached(tar) ?? progress.step(`Building the ${artifact.component} image (${artifact.version})`, () =>
+    writeImage(tar, binarySpec(imageRef(artifact), artifact.file, artifact.path)))
 }
 
-/** testbox always; coredns when the artifacts carry its binary (addons.coredns). */
+/** testbox always; one image per `nodes: image` artifact (the enabled addons' binaries). */
 export async function ensureWorkloadImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress): Promise<LocalImage[]> {
   const images = [await ensureTestboxImage(cacheDir, progress)]
-  const coredns = corednsArtifact(artifacts)
-  if (coredns) images.push(await ensureCorednsImage(cacheDir, coredns, progress))
+  for (const a of artifacts.filter((x) => x.nodes === 'image')) images.push(await ensureBinaryImage(cacheDir, a, progress))
   return images
 }

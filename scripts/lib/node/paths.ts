@@ -39,3 +39,5 @@ export const adminKubectl = (args: readonly string[]) => [KUBECTL, '--kubeconfig
 
 /** The local registry's storage (addons.registry): on the control-plane node's own disk. */
 export const REGISTRY_DATA_DIR = '/var/lib/kubelab-registry'
+/** Node-local volumes of the default StorageClass (addons.storage): one directory per PersistentVolume. */
+export const LOCAL_PATH_DIR = '/var/lib/kubelab-local-path'

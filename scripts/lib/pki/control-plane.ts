@@ -68,6 +68,11 @@ function leaf(
   return { name, signer: signer.name, commonName, organizations, usage, ...splitSans(sans) }
 }
 
+/** The names the API server dials metrics-server by (its Service). */
+export function metricsServerSans(config: ClusterConfig): string[] {
+  return ['metrics-server.kube-system.svc', `metrics-server.kube-system.svc.${config.kubernetes.clusterDomain}`]
+}
+
 export function controlPlanePki(config: ClusterConfig, cp: NodeSpec, options: PkiOptions = {}): ControlPlanePki {
   const etcdSans = [cp.name, 'localhost', '127.0.0.1', cp.address]
   const nodeServer = apiServerUrl(cp, options)
@@ -81,6 +86,8 @@ export function controlPlanePki(config: ClusterConfig, cp: NodeSpec, options: Pk
       leaf('front-proxy-client', FRONT_PROXY_CA, 'front-proxy-client', [], 'client'),
       leaf('etcd/server', ETCD_CA, cp.name, [], 'server+client', etcdSans),
       leaf('etcd/peer', ETCD_CA, cp.name, [], 'server+client', etcdSans),
+      // addons.metricsServer: its serving certificate, which the aggregation layer verifies (APIService caBundle).
+      ...(config.addons.metricsServer ? [leaf('metrics-server', CLUSTER_CA, 'metrics-server', [], 'server', metricsServerSans(config))] : []),
     ],
     kubeconfigs: [
       { file: 'admin.conf', server: options.adminServer ?? nodeServer, user: client('admin', 'kubernetes-admin', ['system:masters']) },

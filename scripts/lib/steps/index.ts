@@ -2,11 +2,10 @@
 // order progress lines and `kubelab plan` show. Each step's file owns its id, title, nodes and what
 // it waits for; the runner (converge/runner.ts) starts each node's work as soon as that is there,
 // so this order is the order of dependencies, not of execution. Adding a step: one file in this
-// folder, one line here.
+// folder, one line here; adding an addon: one folder in addons/, one line in addons/index.ts.
 
 import type { Step } from '../converge/step.ts'
-import { addonsCoredns } from './addons-coredns.ts'
-import { addonsRegistry } from './addons-registry.ts'
+import { ADDONS } from '../addons/index.ts'
 import { artifactsUpload } from './artifacts-upload.ts'
 import { cpApiserver, cpControllerManager, cpEtcd, cpScheduler } from './control-plane.ts'
 import { cpBootstrap } from './cp-bootstrap.ts'
@@ -33,8 +32,7 @@ export const STEPS: readonly Step[] = [
   runtimeContainerd,   // runtime:containerd   containerd + runc + CNI plugins, config as data
   runtimeRegistries,   // runtime:registries   certs.d/<host>/hosts.toml: mirrors, CA, http, localhost:PORT (no restart)
   runtimeImages,       // runtime:images       the sandbox image (pause) into k8s.io, before kubelet
-  runtimeWorkloadImages, // runtime:workload-images testbox, coredns: beside the join, before node:ready
-  addonsRegistry,      // addons:registry      addons.registry: the local registry service on the control plane
+  runtimeWorkloadImages, // runtime:workload-images testbox and the addons' images: beside the join, before node:ready
   // Control plane (managed): one service after another on the control-plane node
   pkiCerts,            // pki:certs            the PKI kubelab issued, installed
   cpEtcd,              // cp:etcd
@@ -51,6 +49,6 @@ export const STEPS: readonly Step[] = [
   networkPodRoutes,    // network:pod-routes   routes to the other nodes' pod CIDRs
   networkPolicy,       // network:policy       network.policy: kube-router's firewall (NetworkPolicy) on every node, read-only RBAC
   nodeReady,           // node:ready
-  // Cluster addons, applied from the control plane
-  addonsCoredns,       // addons:coredns       cluster DNS
+  // Addons (addons/index.ts, one folder each): addons:registry, addons:coredns, addons:storage, addons:metricsServer
+  ...ADDONS.flatMap((a) => a.steps),
 ]

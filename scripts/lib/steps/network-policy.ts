@@ -13,7 +13,7 @@
 
 import { stringify } from 'yaml'
 import { createHash } from 'node:crypto'
-import { MANIFEST_ANNOTATION } from '../addons/coredns.ts'
+import { MANIFEST_ANNOTATION } from '../addons/manifest.ts'
 import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
 import type { Step, StepContext } from '../converge/step.ts'
 import { kubectlApply, kubectlRead } from '../node/kubectl.ts'

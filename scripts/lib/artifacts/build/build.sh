@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | pause | probe
+# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | local-path-provisioner | metrics-server | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
 # build leaves nothing that looks finished and concurrent builds of one component do not collide.
@@ -168,6 +168,20 @@ kube-router)
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
     -ldflags "-s -w -X $m/pkg/version.Version=$version -X $m/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "$m/cmd/kube-router@$version"
+  ;;
+local-path-provisioner)
+  # The default StorageClass's provisioner (addons.storage); main package at the module root, no
+  # replace directives. Version stamped as upstream's scripts/build does.
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w -X main.VERSION=$version" \
+    "github.com/rancher/local-path-provisioner@$version"
+  ;;
+metrics-server)
+  # Resource metrics for `kubectl top` and HPAs (addons.metricsServer); no replace directives.
+  # Version stamped where upstream's Makefile does (client-go's version package).
+  v=k8s.io/client-go/pkg/version
+  CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
+    -ldflags "-s -w -X $v.gitVersion=$version -X $v.gitCommit=0000000000000000000000000000000000000000 -X $v.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$version"
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.

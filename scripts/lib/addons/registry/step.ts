@@ -1,4 +1,4 @@
-// addons:registry — the local registry (addons.registry, kind's local-registry recipe): the
+// addons:registry (step.ts) — the local registry (addons.registry, kind's local-registry recipe): the
 // distribution registry (built from its Go module like every binary, artifacts:upload put it in
 // /usr/local/bin) as a systemd service on the control-plane node, plain http on port 5000 of the
 // node, its data under /var/lib/kubelab-registry (kept across `up` re-runs and machine restarts;
@@ -6,12 +6,12 @@
 // provider's `registry` forward); every node's containerd maps localhost:PORT to it
 // (runtime:registries). Restarted only when its unit or config changes.
 
-import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
-import type { Step } from '../converge/step.ts'
-import { BIN_DIR, REGISTRY_DATA_DIR } from '../node/paths.ts'
-import { LOCAL_REGISTRY_NODE_PORT } from '../templates/files.ts'
-import { renderTemplate } from '../templates/render.ts'
-import { INSTALLED_FILES } from '../templates/table.ts'
+import { convergeService, serviceConverged, type ServiceSpec } from '../../converge/service.ts'
+import type { Step } from '../../converge/step.ts'
+import { BIN_DIR, REGISTRY_DATA_DIR } from '../../node/paths.ts'
+import { LOCAL_REGISTRY_NODE_PORT } from '../../templates/files.ts'
+import { renderTemplate } from '../../templates/render.ts'
+import { INSTALLED_FILES } from '../../templates/table.ts'
 
 function service(): ServiceSpec {
   const unit = INSTALLED_FILES['systemd/kubelab-registry.service']

@@ -9,8 +9,8 @@
 // NXDOMAIN at once, so lookups fail fast instead of timing out.
 
 import { createHash } from 'node:crypto'
-import { stringify } from 'yaml'
-import type { Upstream } from '../egress/upstream.ts'
+import type { Upstream } from '../../egress/upstream.ts'
+import { addonManifest, type AddonManifest, type Doc } from '../manifest.ts'
 
 export interface CorednsParams {
   /** e.g. kubelab.local/coredns:v1.14.7 (imported on every node). */
@@ -22,9 +22,8 @@ export interface CorednsParams {
   readonly upstream: Upstream
 }
 
+export { MANIFEST_ANNOTATION } from '../manifest.ts'
 export const COREDNS_NAMESPACE = 'kube-system'
-/** Annotation carrying the sha256 of the manifest without it, on every object (the step's check). */
-export const MANIFEST_ANNOTATION = 'kubelab.io/manifest-sha256'
 const CLUSTER_ROLE = 'system:coredns'
 const LABELS = { 'k8s-app': 'kube-dns' }
 
@@ -80,8 +79,6 @@ export function corefile(clusterDomain: string, up: Upstream): string {
     '',
   ].join('\n')
 }
-
-type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: unknown }
 
 /** The addon's objects, in apply order, without the manifest annotation. */
 export function corednsObjects(p: CorednsParams): Doc[] {
@@ -188,22 +185,9 @@ export function corednsObjects(p: CorednsParams): Doc[] {
   ]
 }
 
-export interface CorednsManifest {
-  /** Multi-document YAML, every object annotated with `sha256`. */
-  readonly yaml: string
-  /** sha256 of the objects without the annotation: what `addons:coredns` records and compares. */
-  readonly sha256: string
-  /** `kind/name` of every object, for one `kubectl get`. */
-  readonly objects: readonly string[]
-}
+export type CorednsManifest = AddonManifest
 
+/** The objects as addons:coredns applies them (labelled kubelab.io/addon=coredns, hash-annotated). */
 export function corednsManifest(p: CorednsParams): CorednsManifest {
-  const docs = corednsObjects(p)
-  const sha256 = createHash('sha256').update(JSON.stringify(docs)).digest('hex')
-  const annotated = docs.map((d) => ({ ...d, metadata: { ...d.metadata, annotations: { ...d.metadata.annotations, [MANIFEST_ANNOTATION]: sha256 } } }))
-  return {
-    yaml: annotated.map((d) => stringify(d, { lineWidth: 0 })).join('---\n'),
-    sha256,
-    objects: docs.map((d) => `${d.kind.toLowerCase()}/${d.metadata.name}`),
-  }
+  return addonManifest('coredns', corednsObjects(p))
 }

@@ -1,0 +1,16 @@
+// THE addons, one line each: a folder in addons/ and a line here. Their steps run after the nodes
+// are Ready (steps/index.ts takes them from here), their smoke checks before the disruptive ones
+// (smoke/checks/index.ts), `kubelab addons` lists them in this order.
+
+import { coredns } from './coredns/addon.ts'
+import { metricsServer } from './metrics-server/addon.ts'
+import { registry } from './registry/addon.ts'
+import { storage } from './storage/addon.ts'
+import type { Addon } from './types.ts'
+
+export const ADDONS: readonly Addon[] = [
+  registry,       // addons.registry       off: local registry on the control plane (kind's recipe)
+  coredns,        // addons.coredns        on: cluster DNS
+  storage,        // addons.storage        on: default StorageClass local-path (local-path-provisioner)
+  metricsServer,  // addons.metricsServer  on: metrics-server, kubectl top
+]

@@ -1,0 +1,146 @@
+// The converge step of an addon applied as a manifest (addons/manifest.ts), from the control plane:
+//  - on (`addons.<name>`): every object carries the manifest's sha256 and every Deployment the
+//    addon names is Available and rolled out (plus the addon's own readiness, e.g. an APIService
+//    Available); apply waits for that with a named timeout and the live reason (pods' states, the
+//    Deployment's condition).
+//  - off: nothing labelled kubelab.io/addon=<name> is left in the cluster; apply deletes it all
+//    (one `kubectl delete` over ADDON_KINDS) and waits for the deletion.
+// Not detected: hand edits of an object's spec that keep the annotation and the Deployment
+// Available; and `kubectl apply` (three-way merge) never removes fields someone else added.
+
+import { addonEnabled, type AddonsConfig } from '../config/types.ts'
+import type { Step, StepContext } from '../converge/step.ts'
+import { waitFor } from '../converge/wait.ts'
+import { kubectl, kubectlApply } from '../node/kubectl.ts'
+import { ADDON_KINDS, ADDON_LABEL, MANIFEST_ANNOTATION, type AddonManifest } from './manifest.ts'
+
+export interface ManifestAddonSpec {
+  /** The addon's key under `addons:` and its label value. */
+  readonly name: keyof AddonsConfig
+  /** What the progress line says while it is applied. */
+  readonly title: string
+  readonly manifest: (ctx: StepContext) => AddonManifest
+  /** The Deployments that must be Available and rolled out, with their pods' label selector. */
+  readonly deployments: readonly { readonly namespace: string; readonly name: string; readonly selector: string }[]
+  /** More readiness once the Deployments are (an APIService Available); undefined when ready. */
+  readonly ready?: (ctx: StepContext) => Promise<string | undefined>
+  readonly timeoutMs?: number
+}
+
+interface Obj {
+  kind: string
+  metadata: { name: string; namespace?: string; generation?: number; annotations?: Record<string, string> }
+  spec?: { replicas?: number }
+  status?: {
+    observedGeneration?: number
+    replicas?: number
+    updatedReplicas?: number
+    availableReplicas?: number
+    conditions?: { type: string; status: string; reason?: string; message?: string }[]
+  }
+}
+
+/**
+ * Why a Deployment's rollout is not complete (undefined when it is): every replica at the current
+ * template and available, no old pod left. A Corefile change rolls the pods, and until the old ones
+ * are gone they still answer with the old Corefile (an egress switch would seem not to work yet).
+ */
+export function rolloutPending(d: Obj): string | undefined {
+  const want = d.spec?.replicas ?? 1
+  const st = d.status ?? {}
+  if ((st.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) return 'the Deployment controller has not seen the new template yet'
+  if ((st.updatedReplicas ?? 0) < want) return `rolling out: ${st.updatedReplicas ?? 0} of ${want} pods at the new template`
+  if ((st.replicas ?? 0) > want) return `rolling out: ${(st.replicas ?? 0) - want} old pod(s) still running`
+  if ((st.availableReplicas ?? 0) < want) return `rolling out: ${st.availableReplicas ?? 0} of ${want} pods available`
+  return undefined
+}
+
+interface Pod {
+  metadata: { name: string }
+  spec: { nodeName?: string }
+  status: {
+    phase?: string
+    conditions?: { type: string; status: string; message?: string }[]
+    containerStatuses?: { ready: boolean; state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string } } }[]
+  }
+}
+
+/** One pod as a timeout should describe it: phase, node, and why it is not ready. */
+export function describePod(p: Pod): string {
+  const unscheduled = p.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+  const c = p.status.containerStatuses?.[0]
+  const why = unscheduled ? `unschedulable: ${unscheduled.message ?? ''}`
+    : c?.state?.waiting ? `waiting: ${c.state.waiting.reason ?? ''} ${c.state.waiting.message ?? ''}`.trim()
+      : c?.state?.terminated ? `terminated: ${c.state.terminated.reason ?? ''}`
+        : c && !c.ready ? 'not ready (readiness probe)' : ''
+  return `${p.metadata.name} ${p.status.phase ?? '?'}${p.spec.nodeName ? ` on ${p.spec.nodeName}` : ''}${why ? ` (${why})` : ''}`
+}
+
+/** The Deployment's condition plus each pod's state: what a timeout should say. */
+async function unavailableReason(ctx: StepContext, d: ManifestAddonSpec['deployments'][number], c?: { status: string; reason?: string; message?: string }): Promise<string> {
+  const r = await kubectl(ctx.nodes, ['-n', d.namespace, 'get', 'pods', '-l', d.selector, '-o', 'json'], { nothrow: true })
+  const pods = r.ok ? (JSON.parse(r.stdout) as { items: Pod[] }).items.map(describePod) : [`(kubectl get pods failed: ${r.stderr.trim()})`]
+  const condition = c ? `Available=${c.status} (${c.reason ?? ''}: ${c.message ?? ''})` : 'no Available condition yet'
+  return `${d.namespace}/${d.name}: ${condition}; pods: ${pods.join('; ') || 'none'}`
+}
+
+/** Why the applied addon is not (yet) what `m` describes; undefined when it is, Available and rolled out. */
+async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonManifest): Promise<string | undefined> {
+  const items: Obj[] = []
+  for (const [ns, objects] of m.byNamespace) {
+    const r = await kubectl(ctx.nodes, [...(ns ? ['-n', ns] : []), 'get', ...objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
+    if (!r.ok) return `kubectl get failed: ${r.stderr.trim()}`
+    const got = r.stdout.trim() ? JSON.parse(r.stdout) as Obj & { items?: Obj[] } : undefined
+    // One object comes back as itself, several as a List.
+    items.push(...(got ? got.items ?? [got] : []))
+  }
+  const key = (ns: string | undefined, o: string) => `${ns ?? ''}/${o}`
+  const fresh = new Set(items.filter((i) => i.metadata.annotations?.[MANIFEST_ANNOTATION] === m.sha256)
+    .map((i) => key(i.metadata.namespace, `${i.kind.toLowerCase()}/${i.metadata.name}`)))
+  const stale = [...m.byNamespace].flatMap(([ns, objects]) => objects.filter((o) => !fresh.has(key(ns || undefined, o))))
+  if (stale.length) return `not applied at this manifest: ${stale.join(', ')}`
+  for (const d of spec.deployments) {
+    const deployment = items.find((i) => i.kind === 'Deployment' && i.metadata.name === d.name && i.metadata.namespace === d.namespace)
+    const available = deployment?.status?.conditions?.find((c) => c.type === 'Available')
+    if (available?.status !== 'True') return await unavailableReason(ctx, d, available)
+    const pending = rolloutPending(deployment!)
+    if (pending) return `${d.namespace}/${d.name}: ${pending}`
+  }
+  return spec.ready ? await spec.ready(ctx) : undefined
+}
+
+/** What is left of a disabled addon: `kind/name` of every object labelled with it. */
+async function leftovers(ctx: StepContext, name: string): Promise<string[]> {
+  const r = await kubectl(ctx.nodes, ['get', ADDON_KINDS.join(','), '-A', '-l', `${ADDON_LABEL}=${name}`, '-o', 'name'])
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+}
+
+export function manifestAddonStep(spec: ManifestAddonSpec): Step {
+  const on = (ctx: StepContext) => addonEnabled(ctx.config, spec.name)
+  return {
+    id: `addons:${spec.name}`,
+    title: spec.title,
+    on: 'control-plane',
+    // Off, the step still runs: it removes what an earlier `up` applied.
+    when: (config) => config.controlPlane.mode === 'managed',
+    // After every node is Ready with kube-proxy synced: a pod that starts before its node's Service
+    // rules exist dials the API's ClusterIP into the void and waits out a 30 s connect timeout.
+    waitsFor: ['nodes:ready'],
+    check: async (ctx) => on(ctx)
+      ? (await notConverged(ctx, spec, spec.manifest(ctx))) === undefined
+      : (await leftovers(ctx, spec.name)).length === 0,
+    async apply(ctx, node) {
+      if (!on(ctx)) {
+        await kubectl(ctx.nodes, ['delete', ADDON_KINDS.join(','), '-A', '-l', `${ADDON_LABEL}=${spec.name}`, '--ignore-not-found', '--wait=true', '--timeout=120s'])
+        return
+      }
+      const m = spec.manifest(ctx)
+      await kubectlApply(ctx.nodes, spec.name, m.yaml)
+      await waitFor(`addon ${spec.name} to be ready`, {
+        timeoutMs: spec.timeoutMs ?? 180_000,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onReason: (r) => ctx.progress.status(`${node.spec.name}: ${r}`),
+      }, () => notConverged(ctx, spec, m))
+    },
+  }
+}

@@ -1,0 +1,202 @@
+// The addons on nspawn machines, one cluster for everything (CI time): 1 control plane + 2 workers
+// in a lab network of their own (10.91.0.0/24), the default config's addons (coredns, storage,
+// metricsServer on). `up`, then the addons' smoke checks (the whole suite runs in the cluster e2e);
+// `kubelab addons --json` says each is enabled, applied and ready; `kubectl top nodes` prints
+// numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to 1; a
+// StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
+// metricsServer switched off: a re-run leaves no object of it (nor its APIService) behind.
+import test from 'ava'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { stringify } from 'yaml'
+import { statefulSet } from '../../scripts/lib/addons/storage/smoke.ts'
+import { TESTBOX_IMAGE } from '../../scripts/lib/images/workloads.ts'
+import { kubelab } from '../helpers/cli.ts'
+
+/** Polls `ok` every second until it holds, or fails naming `what`. */
+async function until(ok: () => Promise<boolean>, ms: number, what: string | (() => Promise<string>)): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${typeof what === 'string' ? what : await what()}`)
+    await new Promise((r) => setTimeout(r, 1_000))
+  }
+}
+
+const name = `klad${process.pid}`
+const work = mkdtempSync(path.join(tmpdir(), 'kubelab-addons-'))
+const config = path.join(work, 'cluster.config.yaml')
+const env = { KUBELAB_STATE: path.join(work, 'state'), KUBELAB_EGRESS: 'off' }
+const shape = (addons: object = {}) => JSON.stringify({
+  name,
+  provider: { type: 'nspawn', network: '10.91.0.0/24' },
+  nodes: [
+    { name: 'control-plane', role: 'control-plane' },
+    { name: 'worker-1', role: 'worker' },
+    { name: 'worker-2', role: 'worker' },
+  ],
+  addons,
+})
+writeFileSync(config, shape())
+const kubectl = (...args: string[]) => kubelab(['kubectl', '-c', config, '--', ...args], { env, timeoutMs: 240_000 })
+const ssh = (node: string, cmd: string) => kubelab(['ssh', node, '-c', config, '--', cmd], { env, timeoutMs: 60_000 })
+
+test.after.always(async () => {
+  await kubelab(['down', '-c', config], { env, timeoutMs: 300_000 })
+  rmSync(work, { recursive: true, force: true })
+})
+
+// The whole suite (the addons' checks among the 18) runs in the cluster e2e's `up`; here the addons' checks alone.
+test.serial('up with the default addons, then the addons\' smoke checks green (smoke --check storage-pvc,metrics-top)', async (t) => {
+  let started = Date.now()
+  const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 1_500_000 })
+  t.log(`up: ${Math.round((Date.now() - started) / 1000)} s`)
+  t.log(up.stderr.split('\n').filter((l) => /addon|StorageClass|metrics-server/.test(l)).join('\n'))
+  t.is(up.code, 0, up.stderr.split('\n').slice(-60).join('\n'))
+  started = Date.now()
+  const smoke = await kubelab(['smoke', '-c', config, '--check', 'storage-pvc,metrics-top'], { env, timeoutMs: 600_000 })
+  t.log(`smoke: ${Math.round((Date.now() - started) / 1000)} s`)
+  t.log(smoke.stderr.split('\n').filter((l) => /✓|✗|smoke:/.test(l)).join('\n'))
+  t.is(smoke.code, 0, smoke.stderr.split('\n').slice(-40).join('\n'))
+  t.regex(smoke.stderr, /smoke: 2 passed, 0 failed/)
+  t.regex(smoke.stderr, /✓ +14\. a PVC binds through the default StorageClass/)
+  t.regex(smoke.stderr, /✓ +15\. kubectl top nodes and top pods answer/)
+})
+
+test.serial('kubelab addons --json: every default addon enabled, applied and ready; the registry off', async (t) => {
+  const r = await kubelab(['addons', '-c', config, '--json'], { env, timeoutMs: 120_000 })
+  t.is(r.code, 0, r.stderr)
+  const rows = (JSON.parse(r.stdout) as { addons: { name: string; enabled: boolean; applied: boolean; ready: boolean; detail: string }[] }).addons
+  t.log(rows.map((a) => `${a.name}: ${a.enabled}/${a.applied}/${a.ready} ${a.detail}`).join('\n'))
+  for (const a of ['coredns', 'storage', 'metricsServer']) t.like(rows.find((x) => x.name === a), { enabled: true, applied: true, ready: true }, a)
+  t.like(rows.find((x) => x.name === 'registry'), { enabled: false, applied: false, ready: false })
+})
+
+test.serial('kubectl top nodes prints numbers for every node; kubelet TLS and metrics-server\'s own verified', async (t) => {
+  // The suite's last checks restarted a worker: its kubelet needs a scrape or two before it has numbers again.
+  const row = (node: string) => new RegExp(`^${node}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%`, 'm')
+  let top = await kubectl('top', 'nodes', '--no-headers')
+  await until(async () => {
+    top = await kubectl('top', 'nodes', '--no-headers')
+    return top.code === 0 && ['control-plane', 'worker-1', 'worker-2'].every((n) => row(n).test(top.stdout))
+  }, 120_000, async () => `numbers for every node in kubectl top nodes:\n${top.stdout}${top.stderr}`)
+  t.log(top.stdout)
+  const args = await kubectl('-n', 'kube-system', 'get', 'deployment', 'metrics-server', '-o', 'jsonpath={.spec.template.spec.containers[0].args}')
+  t.regex(args.stdout, /--kubelet-certificate-authority=/)
+  t.notRegex(args.stdout, /insecure/)
+  // The API server verifies metrics-server too: caBundle set, no insecureSkipTLSVerify.
+  const api = await kubectl('get', 'apiservice', 'v1beta1.metrics.k8s.io', '-o', 'json')
+  const spec = (JSON.parse(api.stdout) as { spec: { caBundle?: string; insecureSkipTLSVerify?: boolean } }).spec
+  t.regex(Buffer.from(spec.caBundle ?? '', 'base64').toString(), /BEGIN CERTIFICATE/)
+  t.falsy(spec.insecureSkipTLSVerify)
+})
+
+test.serial('an HPA scales a CPU-bound Deployment up (1 -> 2..3 replicas) and back to 1 when the load stops', async (t) => {
+  const ns = 'addons-hpa'
+  const burn = 'trap "exit 0" TERM; while :; do :; done'
+  const idle = 'trap "exit 0" TERM; sleep 86400 & wait'
+  const docs = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'burn', namespace: ns },
+      spec: {
+        replicas: 1, selector: { matchLabels: { app: 'burn' } },
+        template: {
+          metadata: { labels: { app: 'burn' } },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            // 20m requested, at most 50m used: a busy pod is at 250 % of its request.
+            containers: [{ name: 'main', image: TESTBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', burn], resources: { requests: { cpu: '20m' }, limits: { cpu: '50m' } } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'burn', namespace: ns },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'burn' },
+        minReplicas: 1, maxReplicas: 3,
+        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }],
+        // No stabilization windows: a test has no time for the 5 minutes a scale-down waits by default.
+        behavior: {
+          scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 2, periodSeconds: 15 }] },
+          scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+        },
+      },
+    },
+  ]
+  const file = path.join(work, 'hpa.yaml')
+  writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'))
+  t.is((await kubectl('apply', '-f', file)).code, 0)
+  const replicas = async () => Number((await kubectl('-n', ns, 'get', 'deployment', 'burn', '-o', 'jsonpath={.spec.replicas}')).stdout || 0)
+  const hpaLine = async () => (await kubectl('-n', ns, 'get', 'hpa', 'burn', '--no-headers')).stdout.trim()
+  let started = Date.now()
+  await until(async () => (await replicas()) >= 2, 240_000, async () => `the HPA to scale burn up (${await hpaLine()})`)
+  t.log(`scaled up to ${await replicas()} in ${Math.round((Date.now() - started) / 1000)} s: ${await hpaLine()}`)
+  t.true((await replicas()) <= 3)
+  // The load stops: the pods are replaced by idle ones.
+  t.is((await kubectl('-n', ns, 'patch', 'deployment', 'burn', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/command', value: ['sh', '-c', idle] }]))).code, 0)
+  started = Date.now()
+  await until(async () => (await replicas()) === 1, 300_000, async () => `the HPA to scale burn back to 1 (${await hpaLine()})`)
+  t.log(`back to 1 in ${Math.round((Date.now() - started) / 1000)} s: ${await hpaLine()}`)
+  t.is((await kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s')).code, 0)
+})
+
+test.serial('a StatefulSet\'s data is kept across its pod\'s deletion and a restart of its worker machine', async (t) => {
+  const ns = 'addons-e2e'
+  const manifest = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, statefulSet(ns, 'db', TESTBOX_IMAGE)].map((d) => stringify(d)).join('---\n')
+  const manifestFile = path.join(work, 'db.yaml')
+  writeFileSync(manifestFile, manifest)
+  t.is((await kubectl('apply', '-f', manifestFile)).code, 0)
+  const ready = async () => {
+    const r = await kubectl('-n', ns, 'wait', '--for=condition=Ready', 'pod/db-0', '--timeout=120s')
+    t.is(r.code, 0, r.stderr)
+  }
+  await until(async () => (await kubectl('-n', ns, 'get', 'pod', 'db-0')).code === 0, 60_000, 'pod db-0 created')
+  await ready()
+  const pvc = await kubectl('-n', ns, 'get', 'pvc', 'data-db-0', '-o', 'jsonpath={.status.phase} {.spec.storageClassName}')
+  t.is(pvc.stdout, 'Bound local-path')
+  const node = (await kubectl('-n', ns, 'get', 'pod', 'db-0', '-o', 'jsonpath={.spec.nodeName}')).stdout
+  t.regex(node, /^worker-[12]$/)
+  t.is((await kubectl('-n', ns, 'exec', 'db-0', '--', 'sh', '-c', 'echo kept-across-restarts > /data/token')).code, 0)
+  // The pod deleted: the StatefulSet's next pod has the same volume.
+  t.is((await kubectl('-n', ns, 'delete', 'pod', 'db-0', '--wait=true')).code, 0)
+  await until(async () => (await kubectl('-n', ns, 'get', 'pod', 'db-0')).code === 0, 60_000, 'pod db-0 re-created')
+  await ready()
+  t.is((await kubectl('-n', ns, 'exec', 'db-0', '--', 'cat', '/data/token')).stdout.trim(), 'kept-across-restarts')
+  // Its node's machine restarted: the machine ends on reboot, `up` starts it again.
+  await ssh(node, 'systemctl reboot')
+  // `status` may fail while the machine goes down: only a listed, non-running machine counts.
+  const machineState = async () => {
+    const s = await kubelab(['status', '-c', config, '--json'], { env, timeoutMs: 60_000 })
+    try {
+      return (JSON.parse(s.stdout) as { machines?: { name: string; state: string }[] }).machines?.find((m) => m.name === node)?.state ?? 'unknown'
+    } catch {
+      return 'unknown'
+    }
+  }
+  await until(async () => !['running', 'unknown'].includes(await machineState()), 90_000, `${node}'s machine to stop`)
+  const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 900_000 })
+  t.is(again.code, 0, again.stderr.split('\n').slice(-40).join('\n'))
+  await until(async () => (await kubectl('-n', ns, 'get', 'pod', 'db-0', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')).stdout === 'True', 240_000, 'pod db-0 Ready after the restart')
+  t.is((await kubectl('-n', ns, 'exec', 'db-0', '--', 'cat', '/data/token')).stdout.trim(), 'kept-across-restarts')
+  t.is((await kubectl('-n', ns, 'get', 'pod', 'db-0', '-o', 'jsonpath={.spec.nodeName}')).stdout, node, 'the volume pins the pod to its node')
+  t.is((await kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s')).code, 0)
+})
+
+test.serial('metricsServer switched off: a re-run removes every object of it, the APIService too', async (t) => {
+  writeFileSync(config, shape({ metricsServer: false }))
+  const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 900_000 })
+  t.is(up.code, 0, up.stderr.split('\n').slice(-40).join('\n'))
+  const left = await kubectl('get', 'apiservice,deployment,service,serviceaccount,clusterrole,clusterrolebinding,rolebinding', '-A', '-l', 'kubelab.io/addon=metricsServer', '-o', 'name')
+  t.is(left.code, 0, left.stderr)
+  t.is(left.stdout.trim(), '')
+  t.is((await kubectl('get', 'apiservice', 'v1beta1.metrics.k8s.io', '--ignore-not-found', '-o', 'name')).stdout.trim(), '')
+  t.is((await kubectl('get', 'clusterrole', 'system:metrics-server', '--ignore-not-found', '-o', 'name')).stdout.trim(), '')
+  // Discovery is clean (a stale APIService would make every kubectl warn), and `top` says why it cannot.
+  const top = await kubectl('top', 'nodes')
+  t.not(top.code, 0)
+  const rows = (JSON.parse((await kubelab(['addons', '-c', config, '--json'], { env, timeoutMs: 120_000 })).stdout) as { addons: { name: string; enabled: boolean; applied: boolean }[] }).addons
+  t.like(rows.find((x) => x.name === 'metricsServer'), { enabled: false, applied: false })
+  t.like(rows.find((x) => x.name === 'storage'), { enabled: true, applied: true })
+})
