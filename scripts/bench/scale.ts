@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { keepLogs } from './failed-up.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const cli = path.join(root, 'scripts/bin/kubelab.mjs')
@@ -35,6 +36,9 @@ function timeUp(workers: number): { ready: number; total: number } {
     const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { startedAt: string; entries: { phase: string; offsetMs: number; durationMs: number }[] }
     const readyInside = Math.max(...timings.entries.filter((e) => e.phase === 'node:ready').map((e) => e.offsetMs + e.durationMs))
     return { ready: (Date.parse(timings.startedAt) - wall0) / 1000 + readyInside / 1000, total }
+  } catch (err) {
+    keepLogs(path.join(work, 'state'), name)
+    throw err
   } finally {
     kubelab('down')
   }

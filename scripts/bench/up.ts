@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { keepLogs } from './failed-up.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const cli = path.join(root, 'scripts/bin/kubelab.mjs')
@@ -29,6 +30,7 @@ const kubelab = (...args: string[]) => execFileSync(process.execPath, [cli, ...a
 
 interface Entry { phase: string; node?: string; durationMs: number; offsetMs: number }
 const s = (ms: number) => (ms / 1000).toFixed(1)
+let finished = false
 try {
   const t0 = performance.now()
   const wall0 = Date.now()
@@ -59,7 +61,9 @@ try {
   const ready = (Date.parse(timings.startedAt) - wall0) / 1000 + readyInside / 1000
   console.log(`critical path ${s(critical)}s = machines ${s(machines)} + control plane up ${s(controlPlane)} + slowest join ${s(join)}; last node Ready ${s(readyInside)}s into up`)
   console.log(`up-bench ready_s=${ready.toFixed(1)} total_s=${total.toFixed(1)} rerun_s=${rerun.toFixed(1)} overhead=${(readyInside / critical).toFixed(2)}`)
+  finished = true
 } finally {
+  if (!finished) keepLogs(path.join(work, 'state'), name)
   try { kubelab('down') } catch { /* reported above */ }
   rmSync(work, { recursive: true, force: true })
 }
