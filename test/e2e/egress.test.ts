@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { TESTBOX_IMAGE } from '../../scripts/lib/images/workloads.ts'
 
@@ -117,6 +118,7 @@ test.before(async () => {
   writeFileSync(config, JSON.stringify({
     name,
     provider: { type: 'nspawn', network: '10.88.0.0/24' },
+    addons: OTHER_ADDONS_OFF,
     egress: { uplinkCIDR: '100.64.200.0/30' },
     registries: { 'registry.wan.test': creds, 'mirror.wan.test': creds, 'docker.io': { mirrors: ['https://mirror.wan.test'] } },
     nodes: [{ name: 'control-plane', role: 'control-plane' }, { name: 'worker-1', role: 'worker' }],

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
 import { $ } from 'zx'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { ROOT } from '../helpers/paths.ts'
 
@@ -21,7 +22,7 @@ const configA = path.join(work, 'a.yaml')
 const configB = path.join(work, 'b.yaml')
 const base = parse(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8')) as Record<string, unknown>
 writeFileSync(configA, JSON.stringify({
-  ...base, name: a, provider: { type: 'nspawn', network: '10.88.0.0/24' },
+  ...base, name: a, provider: { type: 'nspawn', network: '10.88.0.0/24' }, addons: { ...base.addons as object, ...OTHER_ADDONS_OFF },
   nodes: [{ name: 'control-plane', role: 'control-plane' }, { name: 'worker-1', role: 'worker' }],
 }))
 const configBWith = (join: { endpoint: string; caCertHash: string }) => writeFileSync(configB, JSON.stringify({

@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { cacheDir } from '../../scripts/lib/artifacts/cache.ts'
 import { tarChunks, tarStream, type TarEntry } from '../../scripts/lib/artifacts/tar.ts'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { ROOT } from '../helpers/paths.ts'
 
@@ -23,7 +24,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'kubelab-image-e2e-'))
 const config = path.join(work, 'cluster.config.yaml')
 const env = { KUBELAB_STATE: path.join(work, 'state'), KUBELAB_EGRESS: 'off' }
 const base = parse(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8')) as Record<string, unknown>
-writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.86.0.0/24' } }))
+writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.86.0.0/24' }, addons: { ...base.addons as object, ...OTHER_ADDONS_OFF } }))
 const NODES = ['control-plane', 'worker-1', 'worker-2']
 
 /** Debian's busybox-static as the testbox build unpacked it into the cache (`up` builds it when missing). */

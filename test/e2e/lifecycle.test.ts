@@ -7,6 +7,7 @@ import test, { type ExecutionContext } from 'ava'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 
 const name = 'h5life'
@@ -20,6 +21,7 @@ function writeConfig(version: string, workers: string[]): void {
     name,
     provider: { type: 'nspawn', network: '10.87.0.0/24' },
     kubernetes: { version },
+    addons: OTHER_ADDONS_OFF,
     nodes: [{ name: 'control-plane', role: 'control-plane' }, ...workers.map((w) => ({ name: w, role: 'worker' }))],
   }))
 }

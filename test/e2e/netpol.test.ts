@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { CLI, ROOT } from '../helpers/paths.ts'
 
@@ -20,6 +21,7 @@ const env = { KUBELAB_STATE: path.join(work, 'state'), KUBELAB_EGRESS: 'off' }
 writeFileSync(config, JSON.stringify({
   name,
   provider: { type: 'nspawn', network: '10.89.0.0/24' },
+  addons: OTHER_ADDONS_OFF,
   nodes: [
     { name: 'control-plane', role: 'control-plane' },
     { name: 'worker-1', role: 'worker' },

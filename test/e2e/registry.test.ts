@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 
 const run = promisify(execFile)
@@ -22,7 +23,7 @@ const env = { KUBELAB_STATE: path.join(work, 'state'), KUBELAB_EGRESS: 'off' }
 const shape = (registries?: Record<string, unknown>) => ({
   name,
   provider: { type: 'nspawn', network: '10.87.0.0/24' },
-  addons: { registry: { enabled: true, port } },
+  addons: { ...OTHER_ADDONS_OFF, registry: { enabled: true, port } },
   ...(registries ? { registries } : {}),
   nodes: [
     { name: 'control-plane', role: 'control-plane' },

@@ -60,7 +60,7 @@ kubernetes)
   minor=${version#v1.}; minor=${minor%%.*}
   staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\)[[:space:]]*=>[[:space:]]*\./staging/src/.*#\1#p' "$gomod")
   for m in $staging; do go mod edit -replace="$m=$m@v0.${version#v1.}"; done
-  cmds="kubelet kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm"
+  cmds="kubelet kube-proxy kube-apiserver kube-controller-manager kube-scheduler kubectl"
   pkgs=""; for c in $cmds; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
   log "resolving modules"
   # shellcheck disable=SC2046
