@@ -45,9 +45,14 @@ const kubeletPid = async (t: ExecutionContext, node: string) => (await ssh(t, no
 const podCidrs = async (t: ExecutionContext) => Object.fromEntries((JSON.parse(await ok(t, ['plan', '--json'])) as { nodes: { name: string; podCIDR: string }[] }).nodes.map((n) => [n.name, n.podCIDR]))
 const podNodes = async (t: ExecutionContext) => (await kubectl(t, 'get', 'pods', '-l', 'app=life', '-o', 'jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{"\\n"}{end}')).trim().split('\n')
 
-/** `kubelab smoke` after a stage (`up --no-smoke` above, so each stage is smoke-tested exactly once). */
-async function smoke(t: ExecutionContext, stage: string): Promise<void> {
-  const r = await run(['smoke'], 600_000)
+/**
+ * `kubelab smoke` after a stage (`up --no-smoke` above, so each stage is smoke-tested exactly once):
+ * what a change of nodes can break (Ready nodes, pods spread and talking across nodes, Services,
+ * DNS) after the intermediate stages; the whole suite after the upgrade, the last stage.
+ */
+const NODE_CHANGE_CHECKS = ['nodes-ready', 'deployment-spread', 'pod-to-pod', 'service-clusterip', 'service-nodeport', 'dns']
+async function smoke(t: ExecutionContext, stage: string, checks: readonly string[] = NODE_CHANGE_CHECKS): Promise<void> {
+  const r = await run(['smoke', ...(checks.length ? ['--check', checks.join(',')] : [])], 600_000)
   t.is(r.code, 0, `smoke after ${stage}:\n${r.stderr}`)
   t.log(`smoke after ${stage}: ${/smoke: .*$/m.exec(r.stderr)?.[0] ?? '?'}`)
 }
@@ -149,7 +154,7 @@ test.serial('kubernetes.version v1.35.4: up refuses, plan shows the dry run, upg
   t.is((await kubectl(t, 'get', 'nodes', '-o', 'jsonpath={.items[*].spec.unschedulable}')).trim(), '', 'every node uncordoned')
   // Nothing left to do: a second upgrade and an up change nothing.
   t.regex(await ok(t, ['upgrade']), /already at v1\.35\.4/)
-  await smoke(t, 'upgrade')
+  await smoke(t, 'upgrade', [])
 })
 
 test.serial('upgrade --os skips nodes without a package source quickly', async (t) => {
