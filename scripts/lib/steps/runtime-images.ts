@@ -1,44 +1,57 @@
 // runtime:images — the sandbox image, under the exact name containerd's config pins, imported into
 // containerd's k8s.io namespace before kubelet starts: every pod's sandbox needs it, and in
 // external mode the control plane may place DaemonSet pods on the node as soon as it registers.
-// The workload images (testbox, coredns) are runtime:workload-images, which runs beside the join.
-// Re-run check: one `ctr images ls`, each ref at its digest.
+// The workload images (testbox, coredns, the addons') are runtime:workload-images, which runs
+// beside the join; both steps are made by `imageStep` here. Re-run check: one `ctr images ls` per
+// node, shared by the two steps within a round of checks, each ref at its digest.
 
+import type { Step, StepContext } from '../converge/step.ts'
+import { lacking } from '../images/import.ts'
+import { parseCtrImages, type NodeImage } from '../images/load.ts'
 import type { LocalImage } from '../images/sandbox.ts'
-import type { Step } from '../converge/step.ts'
 import { CTR, IMAGES_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
-/** The images not yet in containerd at their digest. */
-async function missing(images: readonly LocalImage[], node: NodeHandle): Promise<LocalImage[]> {
-  if (images.length === 0) return []
-  const listed = (await node.runner.$`${CTR} -n k8s.io images ls`).stdout.split('\n')
-  return images.filter((i) => !listed.some((l) => l.startsWith(`${i.ref} `) && l.includes(i.digest)))
+/** What containerd holds on the node; read once per node within a round of checks (ctx.reads). */
+async function listed(ctx: StepContext, node: NodeHandle): Promise<NodeImage[]> {
+  const key = `ctr images ls@${node.spec.name}`
+  let read = ctx.reads?.get(key)
+  if (!read) {
+    read = node.runner.$`${CTR} -n k8s.io images ls`
+    ctx.reads?.set(key, read)
+  }
+  return parseCtrImages((await read).stdout)
 }
 
-/** Imports `images` that containerd does not hold yet (upload of the archive, then `ctr images import`). */
-export async function importImages(images: readonly LocalImage[], node: NodeHandle): Promise<void> {
-  for (const image of await missing(images, node)) {
-    const remote = `${IMAGES_DIR}/${image.tar.split('/').pop()}`
-    await node.runner.upload(image.tar, remote, image.sha256)
-    await node.runner.$`${CTR} -n k8s.io images import --local ${remote} >/dev/null`
+/** The images not yet in containerd at their digest. */
+async function missing(ctx: StepContext, node: NodeHandle, images: readonly LocalImage[]): Promise<LocalImage[]> {
+  if (images.length === 0) return []
+  const have = await listed(ctx, node)
+  return images.filter((image) => lacking(have, { image, aliases: [] }).image)
+}
+
+/** A step that imports the local images `pick` chooses (upload of the archive, then `ctr images import`). */
+export function imageStep(o: { id: string; title: string; after: string[]; pick: (images: readonly LocalImage[]) => LocalImage[] }): Step {
+  return {
+    id: o.id,
+    title: o.title,
+    on: 'all',
+    after: o.after,
+    check: async (ctx, node) => (await missing(ctx, node, o.pick(ctx.images))).length === 0,
+    async apply(ctx, node) {
+      for (const image of await missing(ctx, node, o.pick(ctx.images))) {
+        const remote = `${IMAGES_DIR}/${image.tar.split('/').pop()}`
+        await node.runner.upload(image.tar, remote, image.sha256)
+        await node.runner.$`${CTR} -n k8s.io images import --local ${remote} >/dev/null`
+      }
+    },
   }
 }
 
-/** True when every one of `images` is in containerd at its digest. */
-export async function imagesPresent(images: readonly LocalImage[], node: NodeHandle): Promise<boolean> {
-  return (await missing(images, node)).length === 0
-}
-
-export const sandboxImages = (images: readonly LocalImage[]) => images.filter((i) => i.ref === SANDBOX_IMAGE)
-export const workloadImages = (images: readonly LocalImage[]) => images.filter((i) => i.ref !== SANDBOX_IMAGE)
-
-export const runtimeImages: Step = {
+export const runtimeImages = imageStep({
   id: 'runtime:images',
   title: 'Importing the sandbox image (pause)',
-  on: 'all',
   after: ['runtime:containerd'],
-  check: (ctx, node) => imagesPresent(sandboxImages(ctx.images), node),
-  apply: (ctx, node) => importImages(sandboxImages(ctx.images), node),
-}
+  pick: (images) => images.filter((i) => i.ref === SANDBOX_IMAGE),
+})
