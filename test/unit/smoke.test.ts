@@ -6,6 +6,8 @@ import { parseTtl } from '../../scripts/commands/token.ts'
 import { externalJoinManifest } from '../../scripts/lib/pki/bootstrap.ts'
 import { CHECKS } from '../../scripts/lib/smoke/checks/index.ts'
 import { junitXml } from '../../scripts/lib/smoke/junit.ts'
+import { runCheck } from '../../scripts/lib/smoke/suite.ts'
+import type { SmokeContext } from '../../scripts/lib/smoke/types.ts'
 import { selectChecks } from '../../scripts/lib/smoke/run.ts'
 import { UsageError } from '../../scripts/lib/errors.ts'
 
@@ -25,6 +27,15 @@ test('--check: the named checks in suite order, numbered as in the whole suite; 
   t.deepEqual(some.checks.map((c) => c.id), CHECKS.filter((c) => c.id === 'dns' || c.id === 'network-policy').map((c) => c.id))
   t.deepEqual(some.numbers, some.checks.map((c) => CHECKS.indexOf(c) + 1))
   t.throws(() => selectChecks(['dns', 'nope']), { instanceOf: UsageError, message: /unknown smoke check "nope"/ })
+})
+
+test('an addon\'s check is "not run" while the addon is off, and keeps its place', async (t) => {
+  const ctx = { config: { addons: { coredns: true, storage: false, metricsServer: false, registry: { enabled: false } } } } as unknown as SmokeContext
+  const ids = CHECKS.map((c) => c.id)
+  for (const [id, name] of [['storage-pvc', 'storage'], ['metrics-top', 'metricsServer']] as const) {
+    t.true(ids.includes(id))
+    t.is(await runCheck(ctx, CHECKS.find((c) => c.id === id)!), `not run: addons.${name} is off`)
+  }
 })
 
 test('JUnit: one testcase per check, failures counted, reasons escaped', (t) => {

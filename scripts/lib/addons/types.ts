@@ -27,7 +27,7 @@ export interface Addon {
   /** The upstream component(s) and version source, for `kubelab addons` and docs/addons.md. */
   readonly upstream: string
   readonly steps: readonly Step[]
-  /** Checks in the smoke suite `up` runs (each says "not run" while the addon is off). */
+  /** Checks in the smoke suite `up` runs (each names its addon: the suite says it "not run" while the addon is off). */
   readonly checks: readonly SmokeCheck[]
   /** Its state in the cluster; default: the Deployments and APIServices labelled with it (addons/state.ts). */
   readonly state?: (config: ClusterConfig, kubectl: HostKubectl) => Promise<AddonState>

@@ -2,6 +2,7 @@
 // live reason while it waits (spinner on a TTY, -v otherwise), a failed check never stopping the
 // ones after it. Workloads are removed at the end unless `keep`.
 
+import { addonEnabled } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import { formatDuration } from '../log/progress.ts'
 import type { CheckResult, SmokeCheck, SmokeContext } from './types.ts'
@@ -12,6 +13,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, last: () => string): Promise<
     timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(ms / 1000)}s${last() ? `: ${last()}` : ''}`)), ms)
   })
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** One check's run: "not run" for an addon's check while the addon is off, else the check itself. */
+export function runCheck(ctx: SmokeContext, check: SmokeCheck): Promise<string> {
+  if (check.addon && !addonEnabled(ctx.config, check.addon)) return Promise.resolve(`not run: addons.${check.addon} is off`)
+  return check.run(ctx)
 }
 
 export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[], o: { keep: boolean; progress: Progress; numbers?: readonly number[] }): Promise<CheckResult[]> {
@@ -30,7 +37,7 @@ export async function runSmoke(ctx: SmokeContext, checks: readonly SmokeCheck[],
       const startedAt = Date.now()
       const label = `${String(o.numbers?.[i] ?? i + 1).padStart(2)}. ${check.title}`
       try {
-        const detail = await o.progress.step(label, () => withTimeout(check.run(run), check.timeoutMs * ctx.timeScale, () => reason), (d) => d)
+        const detail = await o.progress.step(label, () => withTimeout(runCheck(run, check), check.timeoutMs * ctx.timeScale, () => reason), (d) => d)
         results.push({ id: check.id, title: check.title, ok: true, durationMs: Date.now() - startedAt, startedAt, detail })
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err)

@@ -2,7 +2,7 @@
 // cluster, within its timeout; while it waits it says why (the live reason), and it returns a
 // one-line detail of what it saw. Workloads come from fixtures (fixtures.ts), made once per run.
 
-import type { ClusterConfig } from '../config/types.ts'
+import type { AddonsConfig, ClusterConfig } from '../config/types.ts'
 import type { Progress } from '../log/progress.ts'
 import type { Provider } from '../providers/types.ts'
 import type { NodeHandle } from '../node/types.ts'
@@ -33,6 +33,8 @@ export interface SmokeCheck {
   readonly id: string
   readonly title: string
   readonly timeoutMs: number
+  /** An addon's check: while `addons.<addon>` is off the suite says it was not run (suite.ts runCheck). */
+  readonly addon?: keyof AddonsConfig
   /** Resolves with a short detail when the check passes; throws (with the reason) when it fails. */
   run(ctx: SmokeContext): Promise<string>
 }

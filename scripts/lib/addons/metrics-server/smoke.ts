@@ -1,7 +1,6 @@
 // Smoke check: `kubectl top nodes` has numbers for every node and `kubectl top pods` for kube-system
 // (metrics-server scraped every kubelet over verified TLS and the aggregated API answers).
 
-import { addonEnabled } from '../../config/types.ts'
 import type { SmokeCheck } from '../../smoke/types.ts'
 import { until } from '../../smoke/wait.ts'
 
@@ -19,8 +18,8 @@ export const topAnswers: SmokeCheck = {
   id: 'metrics-top',
   title: 'kubectl top nodes and top pods answer with numbers (metrics-server)',
   timeoutMs: 150_000,
+  addon: 'metricsServer',
   async run(ctx) {
-    if (!addonEnabled(ctx.config, 'metricsServer')) return 'not run: addons.metricsServer is off'
     let rows = new Map<string, [string, string]>()
     await until(ctx, 'kubectl top nodes for every node', 140_000, async () => {
       const r = await ctx.kube.run(['top', 'nodes', '--no-headers'], { nothrow: true })

@@ -2,7 +2,6 @@
 // through the default StorageClass, and what a StatefulSet's pod wrote is there for the pod that
 // replaces it.
 
-import { addonEnabled } from '../../config/types.ts'
 import { manifest, NS } from '../../smoke/fixtures.ts'
 import type { SmokeCheck } from '../../smoke/types.ts'
 import { until } from '../../smoke/wait.ts'
@@ -38,8 +37,8 @@ export const storageKept: SmokeCheck = {
   id: 'storage-pvc',
   title: 'a PVC binds through the default StorageClass; its data outlives the pod',
   timeoutMs: 150_000,
+  addon: 'storage',
   async run(ctx) {
-    if (!addonEnabled(ctx.config, 'storage')) return 'not run: addons.storage is off'
     const k = ctx.kube
     const scs = await k.json<{ items: { metadata: { name: string; annotations?: Record<string, string> } }[] }>(['get', 'storageclass'])
     const defaults = scs.items.filter((s) => s.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true').map((s) => s.metadata.name)
