@@ -72,6 +72,12 @@ export function load(ctx: CommandContext): LoadedConfig {
   })
 }
 
+/** Rows (the first one the header) as aligned columns. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+}
+
 export function printJson(ctx: CommandContext, data: unknown): void {
   ctx.out(JSON.stringify(data, null, 2))
 }

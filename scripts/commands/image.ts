@@ -8,7 +8,7 @@ import { UsageError } from '../lib/errors.ts'
 import { closeArchive } from '../lib/images/archive.ts'
 import { listNodeImages, loadImages, readInputs, resolveInput, type ImageInput } from '../lib/images/load.ts'
 import { closeNodes, openNodes } from '../lib/node/open.ts'
-import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
+import { openClusterFor, printJson, table, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
 export const imageLoadFlags = {
   node: { type: 'string', multiple: true, arg: 'NAME', help: 'only this node (repeatable; default every node)' },
@@ -64,9 +64,7 @@ export async function imageLsCommand(ctx: CommandContext, args: string[]): Promi
       printJson(ctx, { cluster: c.config.name, nodes: listed.map((l) => ({ name: l.node, images: l.images })) })
       return 0
     }
-    const rows = [['NODE', 'REF', 'DIGEST', 'SIZE'], ...listed.flatMap((l) => l.images.map((i) => [l.node, i.ref, i.digest.slice(0, 19), i.size]))]
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-    ctx.out(rows.map((r) => r.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n'))
+    ctx.out(table([['NODE', 'REF', 'DIGEST', 'SIZE'], ...listed.flatMap((l) => l.images.map((i) => [l.node, i.ref, i.digest.slice(0, 19), i.size]))]))
     return 0
   } finally {
     closeNodes(nodes)

@@ -14,13 +14,16 @@ import { chooseProvider, clusterStateDir, createProvider, probeKvm, type Provide
 import type { Machine, Provider } from '../lib/providers/types.ts'
 import { StateStore } from '../lib/providers/common/state.ts'
 import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
-import { load, openClusterFor, printJson, type CommandContext } from './context.ts'
+import { readServiceForwards, stopServiceForwards, type ServiceForward } from '../lib/services/forwards.ts'
+import { load, openClusterFor, printJson, table, type CommandContext } from './context.ts'
 
 export function machinesTable(machines: readonly Machine[]): string {
-  const rows = [['NAME', 'ROLE', 'ADDRESS', 'STATE', 'PROVIDER', 'SSH'],
-    ...machines.map((m) => [m.name, m.role, m.address, m.state, m.provider, m.forwards.ssh ? `127.0.0.1:${m.forwards.ssh}` : '-'])]
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+  return table([['NAME', 'ROLE', 'ADDRESS', 'STATE', 'PROVIDER', 'SSH'],
+    ...machines.map((m) => [m.name, m.role, m.address, m.state, m.provider, m.forwards.ssh ? `127.0.0.1:${m.forwards.ssh}` : '-'])])
+}
+
+function servicesTable(services: readonly ServiceForward[]): string {
+  return table([['SERVICE', 'PORT', 'LOADBALANCER', 'HOST'], ...services.map((s) => [`${s.namespace}/${s.name}`, String(s.port), s.address, s.hostAddress])])
 }
 
 interface NodeStatus {
@@ -85,8 +88,7 @@ function nodesTable(nodes: readonly NodeStatus[]): string {
     const unitText = Object.keys(n.components).length === 0 ? '-' : down.length ? down.join(', ') : `all ${Object.keys(n.components).length} active`
     return [n.name, n.ready, n.version, n.podCIDR, n.runtime, n.substrate, unitText]
   })]
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+  return table(rows)
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<number> {
@@ -94,9 +96,10 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
   const machines = await provider.list()
   const nodes = await nodeStatus(config, machines, stateDir)
   const network = networkSummary(config, new StateStore(stateDir).read(config.name, choice.type))
-  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes, network })
+  const services = readServiceForwards(stateDir)?.services ?? []
+  if (ctx.options.json) printJson(ctx, { cluster: config.name, provider: choice.type, machines, nodes, network, services })
   else if (machines.length === 0) ctx.progress.info(`cluster "${config.name}" has no machines (run: npx kubelab up)`)
-  else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}\n\n${summaryLines(network).join('\n')}`)
+  else ctx.out(`${machinesTable(machines)}\n\n${nodesTable(nodes)}\n\n${summaryLines(network).join('\n')}${services.length ? `\n\n${servicesTable(services)}` : ''}`)
   return 0
 }
 
@@ -105,6 +108,7 @@ export async function downCommand(ctx: CommandContext): Promise<number> {
   const { choice, provider } = c
   await withClusterLock(c, 'down', async () => {
     const n = (await provider.list()).length
+    await stopServiceForwards(c.stateDir)
     await ctx.progress.step(`Deleting ${n} ${choice.type} machine${n === 1 ? '' : 's'} and local state`, () => provider.destroy())
   })
   return 0

@@ -1,8 +1,9 @@
 // `kubelab up`, the whole sequence in one place, one line per action (as kind's create does):
 // lock -> preflight -> reconcile (prune, version) -> machines -> nodes opened (SSH + detected
 // substrate) -> the steps' host-side inputs (binaries, images, PKI, join token) -> the converge
-// graph (steps/index.ts) -> timings -> smoke suite -> allocations remembered. A failed step leaves a
-// logs bundle; a re-run converges from wherever the failure left things.
+// graph (steps/index.ts) -> timings -> LoadBalancer Services forwarded to 127.0.0.1 -> smoke suite
+// -> allocations remembered. A failed step leaves a logs bundle; a re-run converges from wherever
+// the failure left things.
 
 import path from 'node:path'
 import { withClusterLock, type Cluster } from './cluster.ts'
@@ -16,6 +17,7 @@ import { beforeUp } from './lifecycle/reconcile.ts'
 import { writeLogsBundle } from './logs/bundle.ts'
 import { closeNodes, openNodes } from './node/open.ts'
 import type { Machine } from './providers/types.ts'
+import { ensureServiceForwards, forwardsServices, stopServiceForwards } from './services/forwards.ts'
 import { runSmokeSuite, type SmokeOptions } from './smoke/run.ts'
 import { STEPS } from './steps/index.ts'
 import { Timings } from './timings.ts'
@@ -57,6 +59,7 @@ export async function up(c: Cluster, o: UpOptions = {}): Promise<UpResult> {
       if (err instanceof StepError) await logsAfterFailure(c)
       throw err
     }
+    if (!o.until) await hostServiceForwards(c)
     const timingFiles = { json: path.join(c.stateDir, 'timings.json'), svg: path.join(c.stateDir, 'timings.svg') }
     return { machines, outcomes, smokeFailed: await smokeAtEnd(c, o), timings: timingFiles }
   })
@@ -100,6 +103,12 @@ async function convergeNodes(c: Cluster, machines: readonly Machine[], steps: re
     progress.debug(1, `timings: ${written.json}, ${written.svg}`)
     closeNodes(nodes)
   }
+}
+
+/** LoadBalancer Services on the host's 127.0.0.1 (a forwarder started or kept; stopped when the addon is off). */
+async function hostServiceForwards(c: Cluster): Promise<void> {
+  if (!forwardsServices(c)) return stopServiceForwards(c.stateDir)
+  await c.progress.step('Forwarding LoadBalancer Services to 127.0.0.1', () => ensureServiceForwards(c))
 }
 
 /** The smoke suite that ends a whole `up`: it needs admin access, which only a managed control plane gives. */

@@ -1,15 +1,18 @@
 // The addons on nspawn machines, one cluster for everything (CI time): 1 control plane + 2 workers
 // in a lab network of their own (10.91.0.0/24), the default config's addons (coredns, storage,
-// metricsServer on). `up`, then the addons' smoke checks (the whole suite runs in the cluster e2e);
-// `kubelab addons --json` says each is enabled, applied and ready; `kubectl top nodes` prints
-// numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to 1; a
-// StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
-// metricsServer switched off: a re-run leaves no object of it (nor its APIService) behind.
+// metricsServer, loadBalancer on). `up`, then the addons' smoke checks (the whole suite runs in the
+// cluster e2e); `kubelab addons --json` says each is enabled, applied and ready; the README's
+// LoadBalancer example (create, expose, curl 127.0.0.1:8080, delete: the port closes); `kubectl top
+// nodes` prints numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to
+// 1; a StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
+// metricsServer and loadBalancer switched off: a re-run leaves no object of them (nor the
+// APIService, MetalLB's CRDs or the host forwarder) behind.
 import test from 'ava'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { stringify } from 'yaml'
+import { hostGet } from '../../scripts/lib/addons/load-balancer/smoke.ts'
 import { statefulSet } from '../../scripts/lib/addons/storage/smoke.ts'
 import { TESTBOX_IMAGE } from '../../scripts/lib/images/workloads.ts'
 import { kubelab } from '../helpers/cli.ts'
@@ -46,21 +49,22 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-// The whole suite (the addons' checks among the 18) runs in the cluster e2e's `up`; here the addons' checks alone.
-test.serial('up with the default addons, then the addons\' smoke checks green (smoke --check storage-pvc,metrics-top)', async (t) => {
+// The whole suite (the addons' checks among the 19) runs in the cluster e2e's `up`; here the addons' checks alone.
+test.serial('up with the default addons, then the addons\' smoke checks green (smoke --check storage-pvc,metrics-top,loadbalancer)', async (t) => {
   let started = Date.now()
   const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 1_500_000 })
   t.log(`up: ${Math.round((Date.now() - started) / 1000)} s`)
   t.log(up.stderr.split('\n').filter((l) => /addon|StorageClass|metrics-server/.test(l)).join('\n'))
   t.is(up.code, 0, up.stderr.split('\n').slice(-60).join('\n'))
   started = Date.now()
-  const smoke = await kubelab(['smoke', '-c', config, '--check', 'storage-pvc,metrics-top'], { env, timeoutMs: 600_000 })
+  const smoke = await kubelab(['smoke', '-c', config, '--check', 'storage-pvc,metrics-top,loadbalancer'], { env, timeoutMs: 600_000 })
   t.log(`smoke: ${Math.round((Date.now() - started) / 1000)} s`)
   t.log(smoke.stderr.split('\n').filter((l) => /✓|✗|smoke:/.test(l)).join('\n'))
   t.is(smoke.code, 0, smoke.stderr.split('\n').slice(-40).join('\n'))
-  t.regex(smoke.stderr, /smoke: 2 passed, 0 failed/)
+  t.regex(smoke.stderr, /smoke: 3 passed, 0 failed/)
   t.regex(smoke.stderr, /✓ +14\. a PVC binds through the default StorageClass/)
   t.regex(smoke.stderr, /✓ +15\. kubectl top nodes and top pods answer/)
+  t.regex(smoke.stderr, /✓ +16\. a LoadBalancer Service gets a pool address/)
 })
 
 test.serial('kubelab addons --json: every default addon enabled, applied and ready; the registry off', async (t) => {
@@ -68,8 +72,32 @@ test.serial('kubelab addons --json: every default addon enabled, applied and rea
   t.is(r.code, 0, r.stderr)
   const rows = (JSON.parse(r.stdout) as { addons: { name: string; enabled: boolean; applied: boolean; ready: boolean; detail: string }[] }).addons
   t.log(rows.map((a) => `${a.name}: ${a.enabled}/${a.applied}/${a.ready} ${a.detail}`).join('\n'))
-  for (const a of ['coredns', 'storage', 'metricsServer']) t.like(rows.find((x) => x.name === a), { enabled: true, applied: true, ready: true }, a)
+  for (const a of ['coredns', 'storage', 'metricsServer', 'loadBalancer']) t.like(rows.find((x) => x.name === a), { enabled: true, applied: true, ready: true }, a)
   t.like(rows.find((x) => x.name === 'registry'), { enabled: false, applied: false, ready: false })
+})
+
+type Status = { services: { namespace: string; name: string; port: number; address: string; hostAddress: string }[] }
+const services = async () => (JSON.parse((await kubelab(['status', '-c', config, '--json'], { env, timeoutMs: 60_000 })).stdout) as Status).services
+
+test.serial('the README\'s LoadBalancer: create, expose --type=LoadBalancer --port=8080, curl 127.0.0.1:8080 answers; deleted, the port closes', async (t) => {
+  t.is((await kubectl('create', 'deployment', 'web', `--image=${TESTBOX_IMAGE}`, '--', '/bin/probe', 'serve', '--port', '8080')).code, 0)
+  t.is((await kubectl('expose', 'deployment', 'web', '--type=LoadBalancer', '--port=8080')).code, 0)
+  t.is((await kubectl('rollout', 'status', 'deployment/web', '--timeout=120s')).code, 0)
+  let listed: Status['services'] = []
+  await until(async () => (listed = (await services()).filter((s) => s.name === 'web')).length === 1, 60_000, async () => `web in status --json services (${JSON.stringify(await services())})`)
+  t.log(JSON.stringify(listed))
+  t.like(listed[0], { namespace: 'default', name: 'web', port: 8080, hostAddress: '127.0.0.1:8080' })
+  t.regex(listed[0]!.address, /^10\.91\.0\.(22[4-9]|2[3-4]\d|25[0-4])$/)
+  const ip = (await kubectl('get', 'svc', 'web', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}')).stdout
+  t.is(ip, listed[0]!.address, 'status.loadBalancer.ingress shows the same address')
+  let got = await hostGet(8080)
+  await until(async () => (got = await hostGet(8080)).ok && /^web-/.test(got.text), 30_000, async () => `http://127.0.0.1:8080/ to answer (${got.text})`)
+  t.regex(got.text, /^web-/)
+  const text = await kubelab(['status', '-c', config], { env, timeoutMs: 60_000 })
+  t.regex(text.stdout, new RegExp(`default/web\\s+8080\\s+${ip.replaceAll('.', '\\.')}\\s+127\\.0\\.0\\.1:8080`))
+  t.is((await kubectl('delete', 'service', 'web', '--wait=true')).code, 0)
+  await until(async () => (await services()).every((s) => s.name !== 'web') && !(await hostGet(8080, 2_000)).ok, 30_000, 'the forward of web to close')
+  t.is((await kubectl('delete', 'deployment', 'web', '--wait=true')).code, 0)
 })
 
 test.serial('kubectl top nodes prints numbers for every node; kubelet TLS and metrics-server\'s own verified', async (t) => {
@@ -184,8 +212,8 @@ test.serial('a StatefulSet\'s data is kept across its pod\'s deletion and a rest
   t.is((await kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s')).code, 0)
 })
 
-test.serial('metricsServer switched off: a re-run removes every object of it, the APIService too', async (t) => {
-  writeFileSync(config, shape({ metricsServer: false }))
+test.serial('metricsServer and loadBalancer switched off: a re-run removes every object of them, the APIService, CRDs and host forwarder too', async (t) => {
+  writeFileSync(config, shape({ metricsServer: false, loadBalancer: { enabled: false } }))
   const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 900_000 })
   t.is(up.code, 0, up.stderr.split('\n').slice(-40).join('\n'))
   const left = await kubectl('get', 'apiservice,deployment,service,serviceaccount,clusterrole,clusterrolebinding,rolebinding', '-A', '-l', 'kubelab.io/addon=metricsServer', '-o', 'name')
@@ -198,5 +226,13 @@ test.serial('metricsServer switched off: a re-run removes every object of it, th
   t.not(top.code, 0)
   const rows = (JSON.parse((await kubelab(['addons', '-c', config, '--json'], { env, timeoutMs: 120_000 })).stdout) as { addons: { name: string; enabled: boolean; applied: boolean }[] }).addons
   t.like(rows.find((x) => x.name === 'metricsServer'), { enabled: false, applied: false })
+  t.like(rows.find((x) => x.name === 'loadBalancer'), { enabled: false, applied: false })
   t.like(rows.find((x) => x.name === 'storage'), { enabled: true, applied: true })
+  // MetalLB: its CRDs (and with them every pool), webhook and namespace gone; no forwarder left on the host.
+  const lb = await kubectl('get', 'customresourcedefinition,validatingwebhookconfiguration,namespace,clusterrole', '-l', 'kubelab.io/addon=loadBalancer', '-o', 'name')
+  t.is(lb.code, 0, lb.stderr)
+  t.is(lb.stdout.trim(), '')
+  t.is((await kubectl('get', 'crd', 'ipaddresspools.metallb.io', '--ignore-not-found', '-o', 'name')).stdout.trim(), '')
+  t.deepEqual(await services(), [])
+  t.false(existsSync(path.join(env.KUBELAB_STATE, name, 'services')), 'the forwarder\'s record removed')
 })

@@ -35,7 +35,7 @@ test.serial('first up converges every node: containerd, runc and the CNI plugins
   const images = await ssh('w1', 'ctr -n k8s.io images ls -q')
   t.regex(images.stdout, /^registry\.k8s\.io\/pause:3\.10\.1$/m, 'the sandbox image is imported under the pinned name')
   t.regex(r.stderr, /✓ Importing the sandbox image \(pause\) {2}2 nodes, 2 changed/)
-  t.regex(r.stderr, /✓ Importing local workload images \(testbox, coredns\) {2}2 nodes, 2 changed/)
+  t.regex(r.stderr, /✓ Importing local workload images \(testbox, CoreDNS, the addons'\) {2}2 nodes, 2 changed/)
   // CRI end to end: a pod sandbox (the imported pause image, runc, the bridge CNI) gets an IP
   // from the node's own pod CIDR.
   const sandbox = await ssh('w1', [

@@ -26,9 +26,9 @@ const file = path.join(FIXTURES, 'config', 'cluster.config.yaml')
 const nodes = 'nodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n'
 const parse = (extra = '') => parseConfig(`provider: {type: nspawn}\n${extra}${nodes}`, { file, env: {} }).config
 
-test('switches: coredns, storage and metricsServer on by default, the registry off; each can be turned', (t) => {
+test('switches: coredns, storage, metricsServer and loadBalancer on by default, the registry off; each can be turned', (t) => {
   const c = parse()
-  t.deepEqual(ADDONS.map((a) => [a.name, addonEnabled(c, a.name)]), [['registry', false], ['coredns', true], ['storage', true], ['metricsServer', true]])
+  t.deepEqual(ADDONS.map((a) => [a.name, addonEnabled(c, a.name)]), [['registry', false], ['coredns', true], ['storage', true], ['metricsServer', true], ['loadBalancer', true]])
   const off = parse('addons: {storage: false, metricsServer: false}\n')
   t.false(off.addons.storage)
   t.false(off.addons.metricsServer)
@@ -62,9 +62,9 @@ test('the list: one record per addon, its steps addons:<name> after the nodes ar
 test('images: each addon\'s binary is resolved only while the addon is on', (t) => {
   const lock = loadLock(DEFAULT_LOCK_FILE)
   const images = (extra: string) => neededComponents(parse(extra), lock).flatMap((n) => n.files.filter((f) => f.nodes === 'image').map((f) => f.name))
-  t.deepEqual(images(''), ['coredns', 'local-path-provisioner', 'metrics-server'])
-  t.deepEqual(images('addons: {storage: false}\n'), ['coredns', 'metrics-server'])
-  t.deepEqual(images('addons: {metricsServer: false, coredns: false}\n'), ['local-path-provisioner'])
+  t.deepEqual(images(''), ['coredns', 'local-path-provisioner', 'metrics-server', 'controller', 'speaker'])
+  t.deepEqual(images('addons: {storage: false, loadBalancer: {enabled: false}}\n'), ['coredns', 'metrics-server'])
+  t.deepEqual(images('addons: {metricsServer: false, coredns: false}\n'), ['local-path-provisioner', 'controller', 'speaker'])
 })
 
 const TLS = { cert: 'CERT PEM', key: 'KEY PEM', ca: 'CA PEM' }

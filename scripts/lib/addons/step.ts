@@ -22,6 +22,14 @@ export interface ManifestAddonSpec {
   readonly manifest: (ctx: StepContext) => AddonManifest
   /** The Deployments that must be Available and rolled out, with their pods' label selector. */
   readonly deployments: readonly { readonly namespace: string; readonly name: string; readonly selector: string }[]
+  /** The DaemonSets that must have a ready, current pod on every node they schedule to. */
+  readonly daemonSets?: readonly { readonly namespace: string; readonly name: string; readonly selector: string }[]
+  /**
+   * Objects of the addon's own kinds (its CRDs' custom resources), applied once the rest is ready:
+   * before that the API refuses them (CRDs not established, the addon's webhook not answering), so
+   * their apply is retried until it is accepted.
+   */
+  readonly resources?: (ctx: StepContext) => AddonManifest
   /** More readiness once the Deployments are (an APIService Available); undefined when ready. */
   readonly ready?: (ctx: StepContext) => Promise<string | undefined>
   readonly timeoutMs?: number
@@ -37,7 +45,21 @@ interface Obj {
     updatedReplicas?: number
     availableReplicas?: number
     conditions?: { type: string; status: string; reason?: string; message?: string }[]
+    desiredNumberScheduled?: number
+    numberReady?: number
+    updatedNumberScheduled?: number
   }
+}
+
+/** Why a DaemonSet is not ready everywhere at its current template (undefined when it is). */
+export function daemonSetPending(d: Obj): string | undefined {
+  const st = d.status ?? {}
+  const want = st.desiredNumberScheduled ?? 0
+  if ((st.observedGeneration ?? 0) < (d.metadata.generation ?? 0)) return 'the DaemonSet controller has not seen the new template yet'
+  if (want === 0) return 'no node to run on yet'
+  if ((st.updatedNumberScheduled ?? 0) < want) return `rolling out: ${st.updatedNumberScheduled ?? 0} of ${want} pods at the new template`
+  if ((st.numberReady ?? 0) < want) return `${st.numberReady ?? 0} of ${want} pods ready`
+  return undefined
 }
 
 /**
@@ -76,16 +98,23 @@ export function describePod(p: Pod): string {
   return `${p.metadata.name} ${p.status.phase ?? '?'}${p.spec.nodeName ? ` on ${p.spec.nodeName}` : ''}${why ? ` (${why})` : ''}`
 }
 
-/** The Deployment's condition plus each pod's state: what a timeout should say. */
-async function unavailableReason(ctx: StepContext, d: ManifestAddonSpec['deployments'][number], c?: { status: string; reason?: string; message?: string }): Promise<string> {
+type Workload = ManifestAddonSpec['deployments'][number]
+
+/** Each pod of a workload as a timeout should describe it. */
+async function podStates(ctx: StepContext, d: Workload): Promise<string> {
   const r = await kubectl(ctx.nodes, ['-n', d.namespace, 'get', 'pods', '-l', d.selector, '-o', 'json'], { nothrow: true })
   const pods = r.ok ? (JSON.parse(r.stdout) as { items: Pod[] }).items.map(describePod) : [`(kubectl get pods failed: ${r.stderr.trim()})`]
-  const condition = c ? `Available=${c.status} (${c.reason ?? ''}: ${c.message ?? ''})` : 'no Available condition yet'
-  return `${d.namespace}/${d.name}: ${condition}; pods: ${pods.join('; ') || 'none'}`
+  return pods.join('; ') || 'none'
 }
 
-/** Why the applied addon is not (yet) what `m` describes; undefined when it is, Available and rolled out. */
-async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonManifest): Promise<string | undefined> {
+/** The Deployment's condition plus each pod's state: what a timeout should say. */
+async function unavailableReason(ctx: StepContext, d: Workload, c?: { status: string; reason?: string; message?: string }): Promise<string> {
+  const condition = c ? `Available=${c.status} (${c.reason ?? ''}: ${c.message ?? ''})` : 'no Available condition yet'
+  return `${d.namespace}/${d.name}: ${condition}; pods: ${await podStates(ctx, d)}`
+}
+
+/** The objects of `m` as the cluster has them (a reason string when the read fails). */
+async function objectsOf(ctx: StepContext, m: AddonManifest): Promise<Obj[] | string> {
   const items: Obj[] = []
   for (const [ns, objects] of m.byNamespace) {
     const r = await kubectl(ctx.nodes, [...(ns ? ['-n', ns] : []), 'get', ...objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })
@@ -94,17 +123,40 @@ async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonM
     // One object comes back as itself, several as a List.
     items.push(...(got ? got.items ?? [got] : []))
   }
+  return items
+}
+
+/** Which objects of `m` are missing or carry another manifest's sha256; undefined when none. */
+function stale(m: AddonManifest, items: readonly Obj[]): string | undefined {
   const key = (ns: string | undefined, o: string) => `${ns ?? ''}/${o}`
   const fresh = new Set(items.filter((i) => i.metadata.annotations?.[MANIFEST_ANNOTATION] === m.sha256)
     .map((i) => key(i.metadata.namespace, `${i.kind.toLowerCase()}/${i.metadata.name}`)))
-  const stale = [...m.byNamespace].flatMap(([ns, objects]) => objects.filter((o) => !fresh.has(key(ns || undefined, o))))
-  if (stale.length) return `not applied at this manifest: ${stale.join(', ')}`
+  const old = [...m.byNamespace].flatMap(([ns, objects]) => objects.filter((o) => !fresh.has(key(ns || undefined, o))))
+  return old.length ? `not applied at this manifest: ${old.join(', ')}` : undefined
+}
+
+/** Why the applied addon is not (yet) what `m` (and `resources`) describe; undefined when it is, Available and rolled out. */
+async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonManifest, resources?: AddonManifest): Promise<string | undefined> {
+  const items = await objectsOf(ctx, m)
+  if (typeof items === 'string') return items
+  const old = stale(m, items)
+  if (old) return old
+  const find = (kind: string, d: Workload) => items.find((i) => i.kind === kind && i.metadata.name === d.name && i.metadata.namespace === d.namespace)
   for (const d of spec.deployments) {
-    const deployment = items.find((i) => i.kind === 'Deployment' && i.metadata.name === d.name && i.metadata.namespace === d.namespace)
+    const deployment = find('Deployment', d)
     const available = deployment?.status?.conditions?.find((c) => c.type === 'Available')
     if (available?.status !== 'True') return await unavailableReason(ctx, d, available)
     const pending = rolloutPending(deployment!)
     if (pending) return `${d.namespace}/${d.name}: ${pending}`
+  }
+  for (const d of spec.daemonSets ?? []) {
+    const pending = daemonSetPending(find('DaemonSet', d)!)
+    if (pending) return `${d.namespace}/${d.name}: ${pending}; pods: ${await podStates(ctx, d)}`
+  }
+  if (resources) {
+    const got = await objectsOf(ctx, resources)
+    const old = typeof got === 'string' ? got : stale(resources, got)
+    if (old) return old
   }
   return spec.ready ? await spec.ready(ctx) : undefined
 }
@@ -127,7 +179,7 @@ export function manifestAddonStep(spec: ManifestAddonSpec): Step {
     // rules exist dials the API's ClusterIP into the void and waits out a 30 s connect timeout.
     waitsFor: ['nodes:ready'],
     check: async (ctx) => on(ctx)
-      ? (await notConverged(ctx, spec, spec.manifest(ctx))) === undefined
+      ? (await notConverged(ctx, spec, spec.manifest(ctx), spec.resources?.(ctx))) === undefined
       : (await leftovers(ctx, spec.name)).length === 0,
     async apply(ctx, node) {
       if (!on(ctx)) {
@@ -135,12 +187,21 @@ export function manifestAddonStep(spec: ManifestAddonSpec): Step {
         return
       }
       const m = spec.manifest(ctx)
-      await kubectlApply(ctx.nodes, spec.name, m.yaml)
-      await waitFor(`addon ${spec.name} to be ready`, {
+      const resources = spec.resources?.(ctx)
+      const wait = {
         timeoutMs: spec.timeoutMs ?? 180_000,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
-        onReason: (r) => ctx.progress.status(`${node.spec.name}: ${r}`),
-      }, () => notConverged(ctx, spec, m))
+        onReason: (r: string) => ctx.progress.status(`${node.spec.name}: ${r}`),
+      }
+      await kubectlApply(ctx.nodes, spec.name, m.yaml)
+      if (resources) {
+        await waitFor(`addon ${spec.name} to be ready for its resources`, wait, () => notConverged(ctx, { ...spec, ready: undefined }, m))
+        await waitFor(`addon ${spec.name}'s resources to be accepted`, wait, async () => {
+          const r = await kubectlApply(ctx.nodes, `${spec.name}-resources`, resources.yaml, { nothrow: true })
+          return r.ok ? undefined : `kubectl apply refused: ${r.stderr.trim().split('\n').pop()}`
+        })
+      }
+      await waitFor(`addon ${spec.name} to be ready`, wait, () => notConverged(ctx, spec, m, resources))
     },
   }
 }

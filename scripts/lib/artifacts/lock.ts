@@ -29,8 +29,9 @@ export interface LockComponent {
   readonly version: string
   /** The build.sh COMPONENT that makes these files from Go modules. */
   readonly build: string
-  readonly url: string
-  readonly checksum: string
+  /** Upstream's asset URL template; absent: upstream publishes no binary (images only), so the files come from a build, a mirror or a bundle. */
+  readonly url?: string
+  readonly checksum?: string
   readonly archive?: 'tar.gz'
   readonly files: readonly LockFile[]
   /** sha256 of the upstream asset per arch; null = not pinned yet. */
@@ -71,11 +72,13 @@ export function renderTemplate(template: string, values: { version: string; arch
 
 /** The upstream URL of a component's asset for one arch. */
 export function assetUrl(c: LockComponent, arch: Arch): string {
+  if (c.url === undefined) throw new ArtifactError(`${c.name} ${c.version}: upstream publishes no binary to download (only images); kubelab builds it from its Go module`, { component: c.name }, { hint: 'use artifacts.source: auto or build (or a mirror or bundle that has it)' })
   return renderTemplate(c.url, { version: c.version, arch })
 }
 
 /** Where upstream publishes the sha256 of that asset. */
 export function checksumUrl(c: LockComponent, arch: Arch): string {
+  if (c.checksum === undefined) return assetUrl(c, arch)
   return renderTemplate(c.checksum, { version: c.version, arch, url: assetUrl(c, arch) })
 }
 
@@ -91,7 +94,7 @@ export function assetBasename(c: LockComponent, arch: Arch): string {
 
 /** Relative path of an asset in a mirror: COMPONENT/VERSION/ARCH/BASENAME. */
 export function mirrorPath(c: LockComponent, arch: Arch): string {
-  return `${c.name}/${c.version}/${arch}/${assetBasename(c, arch)}`
+  return `${c.name}/${c.version}/${arch}/${c.url === undefined ? c.files[0]!.name : assetBasename(c, arch)}`
 }
 
 export function parseLock(text: string, file: string): VersionsLock {
@@ -129,10 +132,12 @@ export function parseLock(text: string, file: string): VersionsLock {
         for (const k of Object.keys(c)) {
           if (!['version', 'build', 'url', 'checksum', 'archive', 'files', 'sha256', 'addon'].includes(k)) problems.push(`${cat}.${k}: unknown key`)
         }
-        const url = str(c.url, `${cat}.url`)
-        const checksum = str(c.checksum, `${cat}.checksum`)
-        checkTemplate(url, `${cat}.url`, false)
-        checkTemplate(checksum, `${cat}.checksum`, true)
+        // Both absent: a build-only component (upstream ships images, no binary).
+        const buildOnly = c.url === undefined && c.checksum === undefined
+        const url = buildOnly ? undefined : str(c.url, `${cat}.url`)
+        const checksum = buildOnly ? undefined : str(c.checksum, `${cat}.checksum`)
+        if (url !== undefined) checkTemplate(url, `${cat}.url`, false)
+        if (checksum !== undefined) checkTemplate(checksum, `${cat}.checksum`, true)
         if (c.archive !== undefined && c.archive !== 'tar.gz') problems.push(`${cat}.archive: must be tar.gz`)
         const sha256 = {} as Record<Arch, string | null>
         const shas = isObj(c.sha256) ? c.sha256 : {}
@@ -165,8 +170,8 @@ export function parseLock(text: string, file: string): VersionsLock {
           name,
           version: str(c.version, `${cat}.version`),
           build: str(c.build, `${cat}.build`),
-          url,
-          checksum,
+          ...(url !== undefined ? { url } : {}),
+          ...(checksum !== undefined ? { checksum } : {}),
           ...(c.archive === 'tar.gz' ? { archive: 'tar.gz' as const } : {}),
           files,
           sha256,

@@ -27,7 +27,7 @@ export async function pinLock(file: string, http: HttpClient, options: { arches?
   const texts = new Map<string, Promise<string>>()
   let changed = false
   for (const m of lock.minors) {
-    for (const c of m.components) {
+    for (const c of m.components.filter((x) => x.url !== undefined)) {
       for (const arch of options.arches ?? ARCHES) {
         const base = { minor: m.minor, component: c.name, version: c.version, arch }
         const url = checksumUrl(c, arch)

@@ -366,7 +366,8 @@ export async function resolveDetailed(config: ClusterConfig, options: ResolveOpt
     const rest: Needed[] = []
     let unreachable: unknown
     for (const n of missing) {
-      if (unreachable) { rest.push(n); continue }
+      // Nothing to download (upstream ships images only): auto builds it; download says so.
+      if (unreachable || (n.component.url === undefined && source === 'auto')) { rest.push(n); continue }
       try {
         done.set(n.component.name, await fetchComponent(ctx, n, await expectedForDownload(ctx, n.component)))
         fetched++
@@ -378,7 +379,7 @@ export async function resolveDetailed(config: ClusterConfig, options: ResolveOpt
       }
     }
     missing = rest
-    if (missing.length && source === 'auto') {
+    if (unreachable && missing.length && source === 'auto') {
       ctx.progress.warn(`downloads unreachable (${(unreachable as Error).message.split('\n')[0]}); building from Go modules instead`)
       if (!(await findOnPath('go', ctx.env))) {
         throw new ArtifactError(`cannot get ${missing.map((n) => n.component.name).join(', ')}: downloads are unreachable and \`go\` is not installed`, {}, { hint: waysOut() })

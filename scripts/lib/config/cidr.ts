@@ -80,3 +80,35 @@ export function subnet(parent: Cidr, prefix: number, i: number): Cidr | undefine
 export function nthAddress(c: Cidr, n: number): number | undefined {
   return n >= 0 && n < size(c) ? c.base + n : undefined
 }
+
+/** An inclusive address range, as MetalLB's IPAddressPool takes it (`A-B` or a CIDR). */
+export interface Range {
+  readonly first: number
+  readonly last: number
+}
+
+export type RangeParse = { ok: true; range: Range } | { ok: false; reason: string }
+
+/** Parses `A-B` (first <= last) or `a.b.c.d/n`. */
+export function parseRange(text: string): RangeParse {
+  if (text.includes('/')) {
+    const c = parseCidr(text)
+    return c.ok ? { ok: true, range: { first: c.cidr.base, last: last(c.cidr) } } : c
+  }
+  const [a, b, extra] = text.split('-').map((x) => x.trim())
+  const first = a === undefined ? undefined : parseIPv4(a)
+  const end = b === undefined ? undefined : parseIPv4(b)
+  if (extra !== undefined || first === undefined || end === undefined) return { ok: false, reason: 'must be an IPv4 range such as 10.213.0.224-10.213.0.254, or a CIDR' }
+  if (end < first) return { ok: false, reason: `ends (${b}) before it starts (${a})` }
+  return { ok: true, range: { first, last: end } }
+}
+
+export function formatRange(r: Range): string {
+  return `${formatIPv4(r.first)}-${formatIPv4(r.last)}`
+}
+
+/** The upper eighth of a network without its broadcast address: 10.0.0.224-10.0.0.254 for 10.0.0.0/24. */
+export function upperEighth(c: Cidr): Range {
+  const n = size(c)
+  return { first: c.base + n - Math.max(2, Math.floor(n / 8)), last: last(c) - 1 }
+}

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import * as cidr from './cidr.ts'
 import { NO_PROXY_PATTERN, type ConfigInput } from './schema.ts'
-import type { ClusterConfig, EgressConfig, NodeSpec } from './types.ts'
+import type { ClusterConfig, EgressConfig, LoadBalancerAddonConfig, NodeSpec } from './types.ts'
 import { providerTraits } from '../providers/traits.ts'
 import { DEFAULT_KUBERNETES_VERSION, parseVersion } from '../versions.ts'
 
@@ -76,6 +76,13 @@ export function deriveAddresses(network: cidr.Cidr, explicit: readonly (string |
       if (!taken.has(ip)) return cidr.formatIPv4(ip)
     }
   })
+}
+
+/** On by default where kubelab makes the lab network (and so knows addresses nothing else uses). */
+function resolveLoadBalancer(input: { enabled?: boolean; addresses?: string } | undefined, labNetwork: boolean, network: cidr.Cidr): LoadBalancerAddonConfig {
+  const parsed = input?.addresses === undefined ? undefined : cidr.parseRange(input.addresses)
+  const addresses = parsed?.ok ? cidr.formatRange(parsed.range) : labNetwork ? cidr.formatRange(cidr.upperEighth(network)) : undefined
+  return { enabled: input?.enabled ?? labNetwork, ...(addresses ? { addresses } : {}) }
 }
 
 /**
@@ -215,6 +222,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
       storage: input.addons?.storage ?? true,
       metricsServer: input.addons?.metricsServer ?? true,
       registry: { enabled: input.addons?.registry?.enabled ?? false, port: input.addons?.registry?.port ?? DEFAULTS.registryPort },
+      loadBalancer: resolveLoadBalancer(input.addons?.loadBalancer, providerTraits(providerType).labNetwork && cp.mode !== 'external', network),
     },
     registries,
     egress: resolveEgress(input, env, {

@@ -80,11 +80,12 @@ export interface AddonsConfig {
   readonly storage: boolean
   readonly metricsServer: boolean
   readonly registry: RegistryAddonConfig
+  readonly loadBalancer: LoadBalancerAddonConfig
 }
 
 /** Whether the addon under `addons.<name>` is on (a boolean switch or an `enabled` field). */
 export function addonEnabled(config: { readonly addons: AddonsConfig }, name: keyof AddonsConfig): boolean {
-  const v = config.addons[name] as boolean | RegistryAddonConfig | undefined
+  const v = config.addons[name] as boolean | { readonly enabled: boolean } | undefined
   return typeof v === 'boolean' ? v : v?.enabled ?? false
 }
 
@@ -93,6 +94,13 @@ export interface RegistryAddonConfig {
   readonly enabled: boolean
   /** 127.0.0.1:PORT on the host and the `localhost:PORT` images name. */
   readonly port: number
+}
+
+/** addons.loadBalancer: addresses for `type: LoadBalancer` Services (MetalLB, layer 2). */
+export interface LoadBalancerAddonConfig {
+  readonly enabled: boolean
+  /** The pool, `A-B`: by default the upper eighth of provider.network (where kubelab makes the network). */
+  readonly addresses?: string
 }
 
 /**

@@ -344,6 +344,29 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
     add(['addons', 'registry', 'enabled'], 'needs controlPlane.mode "managed" (the registry runs on the control-plane node kubelab manages)')
   }
 
+  // LoadBalancer pool: a valid range, in the lab network where kubelab makes it, clear of the nodes.
+  const lb = obj(obj(root.addons).loadBalancer)
+  const lbAddresses = str(lb.addresses)
+  const lbOn = lb.enabled === true || (lb.enabled === undefined && traits?.labNetwork === true && mode !== 'external')
+  const pool = lbAddresses === undefined ? undefined : cidr.parseRange(lbAddresses)
+  if (pool && !pool.ok) add(['addons', 'loadBalancer', 'addresses'], `${pool.reason}; got "${lbAddresses}"`)
+  if (lb.enabled === true && mode === 'external') {
+    add(['addons', 'loadBalancer', 'enabled'], 'needs controlPlane.mode "managed" (kubelab deploys MetalLB on the clusters it runs)')
+  } else if (lb.enabled === true && traits && !traits.labNetwork && lbAddresses === undefined) {
+    add(['addons', 'loadBalancer', 'enabled'], `needs addons.loadBalancer.addresses with provider.type "${providerType}": a range on the hosts' network that nothing else uses`)
+  }
+  if (labNet && lbOn && (pool === undefined || pool.ok)) {
+    const range = pool?.ok ? pool.range : cidr.upperEighth(labNet)
+    const at = lbAddresses === undefined ? ['provider', 'network'] : ['addons', 'loadBalancer', 'addresses']
+    const inRange = (ip: number) => ip >= range.first && ip <= range.last
+    if (range.first <= labNet.base + 1 || range.last >= cidr.last(labNet)) {
+      add(at, `${cidr.formatRange(range)} must lie inside provider.network ${cidr.formatCidr(labNet)}, without its network, bridge and broadcast addresses`)
+    } else {
+      const clash = deriveAddresses(labNet, nodes.map((n) => str(n.address))).findIndex((a) => a !== undefined && inRange(cidr.parseIPv4(a)!))
+      if (clash >= 0) add(at, `the LoadBalancer pool ${cidr.formatRange(range)} holds the address of nodes[${clash}]; give the pool (addons.loadBalancer.addresses) and the nodes different addresses`)
+    }
+  }
+
   // Egress: the uplink's link network apart from every other network; resolvers are addresses.
   const egress = obj(root.egress)
   const uplinkCidr = cidrAt(['egress', 'uplinkCIDR'], egress.uplinkCIDR)

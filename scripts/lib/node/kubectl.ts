@@ -17,12 +17,12 @@ export function kubectl(nodes: readonly NodeHandle[], args: readonly string[], o
   return controlPlaneOf(nodes).runner.$(options)`${adminKubectl(args)}`
 }
 
-/** Applies a manifest (YAML text) on the control plane, kept as MANIFESTS_DIR/NAME.yaml. */
-export async function kubectlApply(nodes: readonly NodeHandle[], name: string, manifest: string): Promise<void> {
+/** Applies a manifest (YAML text) on the control plane, kept as MANIFESTS_DIR/NAME.yaml; throws CommandError on failure unless nothrow. */
+export async function kubectlApply(nodes: readonly NodeHandle[], name: string, manifest: string, options: RunOptions = {}): Promise<Result> {
   const cp = controlPlaneOf(nodes)
   const file = `${MANIFESTS_DIR}/${name}.yaml`
   await cp.runner.writeFile(file, manifest, 0o600)
-  await cp.runner.$`${adminKubectl(['apply', '-f', file])}`
+  return cp.runner.$(options)`${adminKubectl(['apply', '-f', file])}`
 }
 
 /**

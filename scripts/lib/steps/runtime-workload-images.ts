@@ -8,7 +8,7 @@ import { imageStep } from './runtime-images.ts'
 
 export const runtimeWorkloadImages = imageStep({
   id: 'runtime:workload-images',
-  title: 'Importing local workload images (testbox, coredns)',
+  title: 'Importing local workload images (testbox, CoreDNS, the addons\')',
   after: ['runtime:images'],
   pick: (images) => images.filter((i) => i.ref !== SANDBOX_IMAGE),
 })

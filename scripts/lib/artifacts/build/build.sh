@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | local-path-provisioner | metrics-server | pause | probe
+# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | local-path-provisioner | metrics-server | metallb | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
 # build leaves nothing that looks finished and concurrent builds of one component do not collide.
@@ -182,6 +182,18 @@ metrics-server)
   CGO_ENABLED=0 GOBIN="$partial" go install -trimpath \
     -ldflags "-s -w -X $v.gitVersion=$version -X $v.gitCommit=0000000000000000000000000000000000000000 -X $v.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "sigs.k8s.io/metrics-server/cmd/metrics-server@$version"
+  ;;
+metallb)
+  # LoadBalancer Services (addons.loadBalancer): MetalLB's controller and speaker, and upstream's
+  # manifest of the same version (its CRDs and RBAC, which the addon applies); no replace
+  # directives; the version is in its source (internal/version).
+  m=go.universe.tf/metallb
+  dir=$(go mod download -json "$m@$version" | sed -n 's/.*"Dir": *"\([^"]*\)".*/\1/p')
+  [ -f "$dir/config/manifests/metallb-native.yaml" ] || { log "no config/manifests/metallb-native.yaml in $m@$version"; exit 1; }
+  for c in controller speaker; do
+    CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w" "$m/$c@$version"
+  done
+  install -m 0644 "$dir/config/manifests/metallb-native.yaml" "$partial/metallb-native.yaml"
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.

@@ -14,7 +14,7 @@ import { ADDONS } from '../../addons/index.ts'
 export const CHECKS: readonly SmokeCheck[] = [
   nodesReady, secretEncrypted, deploymentSpread, portForward, podLogs, podExec,
   clusterIpService, nodePortService, podToPod, apiFromPod, dns, networkPolicyEnforced, resourceLimits,
-  // Each addon's checks (addons/index.ts): storage, metrics-server.
+  // Each addon's checks (addons/index.ts): storage, metrics-server, load balancer.
   ...ADDONS.flatMap((a) => a.checks),
   selfHealing, rebootSurvival, rbacIsolation,
 ]
