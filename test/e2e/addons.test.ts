@@ -2,7 +2,8 @@
 // in a lab network of their own (10.91.0.0/24), the default config's addons (coredns, storage,
 // metricsServer, loadBalancer on). `up`, then the addons' smoke checks (the whole suite runs in the
 // cluster e2e); `kubelab addons --json` says each is enabled, applied and ready; the README's
-// LoadBalancer example (create, expose, curl 127.0.0.1:8080, delete: the port closes); `kubectl top
+// LoadBalancer example (create, expose, curl 127.0.0.1:8080, delete: the port closes); a node's
+// port mapping answering on the host across `up` runs; `kubectl top
 // nodes` prints numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to
 // 1; a StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
 // metricsServer and loadBalancer switched off: a re-run leaves no object of them (nor the
@@ -35,7 +36,8 @@ const shape = (addons: object = {}) => JSON.stringify({
   provider: { type: 'nspawn', network: '10.91.0.0/24' },
   nodes: [
     { name: 'control-plane', role: 'control-plane' },
-    { name: 'worker-1', role: 'worker' },
+    // kind's extraPortMappings: 127.0.0.1:18081 on the host to node port 30081 of worker-1.
+    { name: 'worker-1', role: 'worker', portMappings: [{ hostPort: 18081, port: 30081 }] },
     { name: 'worker-2', role: 'worker' },
   ],
   addons,
@@ -97,7 +99,17 @@ test.serial('the README\'s LoadBalancer: create, expose --type=LoadBalancer --po
   t.regex(text.stdout, new RegExp(`default/web\\s+8080\\s+${ip.replaceAll('.', '\\.')}\\s+127\\.0\\.0\\.1:8080`))
   t.is((await kubectl('delete', 'service', 'web', '--wait=true')).code, 0)
   await until(async () => (await services()).every((s) => s.name !== 'web') && !(await hostGet(8080, 2_000)).ok, 30_000, 'the forward of web to close')
-  t.is((await kubectl('delete', 'deployment', 'web', '--wait=true')).code, 0)
+})
+
+test.serial('a port mapping in the config: 127.0.0.1:18081 reaches node port 30081 of worker-1, and still does after another up', async (t) => {
+  t.is((await kubectl('create', 'service', 'nodeport', 'web', '--tcp=8080:8080', '--node-port=30081')).code, 0)
+  let got = await hostGet(18081)
+  await until(async () => (got = await hostGet(18081)).ok && /^web-/.test(got.text), 30_000, async () => `http://127.0.0.1:18081/ to answer (${got.text})`)
+  const again = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 300_000 })
+  t.is(again.code, 0, again.stderr.split('\n').slice(-20).join('\n'))
+  t.regex(again.stderr, /Starting 3 nspawn machines {2}all reused, nothing changed/)
+  t.regex((await hostGet(18081)).text, /^web-/)
+  t.is((await kubectl('delete', 'service,deployment', 'web', '--wait=true')).code, 0)
 })
 
 test.serial('kubectl top nodes prints numbers for every node; kubelet TLS and metrics-server\'s own verified', async (t) => {

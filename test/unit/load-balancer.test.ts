@@ -18,7 +18,7 @@ import { FIXTURES } from '../helpers/paths.ts'
 
 const file = path.join(FIXTURES, 'config', 'cluster.config.yaml')
 const nodes = 'nodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n'
-const parse = (text: string) => parseConfig(`${text}${nodes}`, { file, env: {} }).config
+const parse = (text: string) => parseConfig(text.includes('nodes:') ? text : `${text}${nodes}`, { file, env: {} }).config
 const problems = (text: string) => (t: { throws: (fn: () => unknown, o: object) => unknown }) =>
   JSON.stringify((t.throws(() => parseConfig(`${text}${nodes}`, { file, env: {} }), { instanceOf: ConfigError }) as ConfigError).issues)
 
@@ -113,4 +113,17 @@ test('forwarder: each TCP port of every LoadBalancer Service with a pool address
     { key: 'default/web:8080', namespace: 'default', name: 'web', port: 8080, address: '10.77.0.224' },
   ])
   t.throws(() => parsePool('10.0.0.9-10.0.0.1'), { message: /not an address range/ })
+})
+
+test('portMappings: kept per node; each host port once (the registry\'s too); not for ssh hosts', (t) => {
+  const cfg = parse('provider: {type: nspawn}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker, portMappings: [{hostPort: 8080, port: 30080}]}\n')
+  t.deepEqual(cfg.nodes.map((n) => n.portMappings), [[], [{ hostPort: 8080, port: 30080 }]])
+  const twice = 'provider: {type: nspawn}\naddons: {registry: {enabled: true, port: 5001}}\nnodes:\n  - {name: cp, role: control-plane, portMappings: [{hostPort: 5001, port: 30001}, {hostPort: 6001, port: 30002}]}\n  - {name: w1, role: worker, portMappings: [{hostPort: 6001, port: 30003}]}\n'
+  const err = t.throws(() => parseConfig(twice, { file, env: {} }), { instanceOf: ConfigError }) as ConfigError
+  t.is(err.issues.length, 2)
+  t.regex(JSON.stringify(err.issues), /127\.0\.0\.1:5001 is already addons\.registry\.port/)
+  t.regex(JSON.stringify(err.issues), /127\.0\.0\.1:6001 is already nodes\[0\]\.portMappings\[1\]/)
+  const ssh = 'provider: {type: ssh}\nnodes:\n  - {name: cp, role: control-plane, address: 192.0.2.10, portMappings: [{hostPort: 8080, port: 30080}]}\n  - {name: w1, role: worker, address: 192.0.2.11}\n'
+  const e2 = t.throws(() => parseConfig(ssh, { file, env: {} }), { instanceOf: ConfigError }) as ConfigError
+  t.regex(JSON.stringify(e2.issues), /not available with provider\.type \\"ssh\\"/)
 })

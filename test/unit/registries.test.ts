@@ -5,7 +5,7 @@ import test from 'ava'
 import path from 'node:path'
 import { parseConfig } from '../../scripts/lib/config/load.ts'
 import { mirrorUrlProblem } from '../../scripts/lib/config/validate.ts'
-import { forwardsFor } from '../../scripts/lib/providers/common/forward.ts'
+import { forwardsFor, leftoverForwards } from '../../scripts/lib/providers/common/forward.ts'
 import { containerdConfig, hostsToml, registryHostsSpecs, registryServer } from '../../scripts/lib/templates/files.ts'
 import { ConfigError } from '../../scripts/lib/errors.ts'
 import { FIXTURES } from '../helpers/paths.ts'
@@ -63,10 +63,19 @@ test('mirror URLs: http(s) with a host, nothing secret or odd in them', (t) => {
 })
 
 test('forwards: the registry only on the control plane and only with the addon, at its fixed port', (t) => {
-  t.deepEqual(forwardsFor('control-plane').map((f) => f.name), ['ssh', 'apiserver'])
-  t.deepEqual(forwardsFor('control-plane', { enabled: false, port: 5001 }).map((f) => f.name), ['ssh', 'apiserver'])
-  t.deepEqual(forwardsFor('control-plane', { enabled: true, port: 5009 }).at(-1), { name: 'registry', port: 5000, hostPort: 5009 })
-  t.deepEqual(forwardsFor('worker', { enabled: true, port: 5009 }).map((f) => f.name), ['ssh'])
+  const cp = { role: 'control-plane' } as const
+  t.deepEqual(forwardsFor(cp).map((f) => f.name), ['ssh', 'apiserver'])
+  t.deepEqual(forwardsFor(cp, { enabled: false, port: 5001 }).map((f) => f.name), ['ssh', 'apiserver'])
+  t.deepEqual(forwardsFor(cp, { enabled: true, port: 5009 }).at(-1), { name: 'registry', port: 5000, hostPort: 5009 })
+  t.deepEqual(forwardsFor({ role: 'worker' }, { enabled: true, port: 5009 }).map((f) => f.name), ['ssh'])
+})
+
+test('forwards: a node\'s portMappings at their fixed host ports; exactly the specs must run (a removed mapping is not left over)', (t) => {
+  const specs = forwardsFor({ role: 'worker', portMappings: [{ hostPort: 8080, port: 30080 }] })
+  t.deepEqual(specs, [{ name: 'ssh', port: 22 }, { name: 'port-8080', port: 30080, hostPort: 8080 }])
+  const pids = { nspawn: 7, 'socket:ssh': 8, 'loopback:ssh': 9, 'socket:port-9090': 10, 'loopback:port-9090': 11 }
+  t.deepEqual(leftoverForwards(pids, specs), ['port-9090'])
+  t.deepEqual(leftoverForwards(pids, [{ name: 'ssh', port: 22 }, { name: 'port-9090', port: 30090, hostPort: 9090 }]), [])
 })
 
 test('credentials in config.toml are keyed by the host requests go to (docker.io: registry-1.docker.io)', (t) => {

@@ -158,6 +158,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
     labels: { ...(n.labels ?? {}) },
     taints: [...(n.taints ?? [])],
     ...(n.hostKey ? { hostKey: n.hostKey } : {}),
+    portMappings: (n.portMappings ?? []).map((m) => ({ hostPort: m.hostPort, port: m.port })),
   }))
 
   const cp = input.controlPlane ?? {}

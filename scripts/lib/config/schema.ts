@@ -102,6 +102,10 @@ const Node = strict({
     'key[=value]:Effect with Effect one of NoSchedule, PreferNoSchedule, NoExecute',
   ))),
   hostKey: T.Optional(HostKey('This node\'s SSH host key fingerprint; any other key is refused')),
+  portMappings: T.Optional(T.Array(strict({
+    hostPort: T.Integer({ minimum: 1, maximum: 65535, description: 'The port on the host\'s 127.0.0.1' }),
+    port: T.Integer({ minimum: 1, maximum: 65535, description: 'The port on this node: a NodePort Service\'s (30000-32767), or one a hostNetwork pod listens on' }),
+  }), { description: 'Like kind\'s extraPortMappings: 127.0.0.1:hostPort on the host to this node\'s port, kept across `up` runs (nspawn, qemu)' })),
 })
 
 const Artifacts = strict({

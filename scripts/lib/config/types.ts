@@ -15,6 +15,14 @@ export interface NodeSpec {
   readonly taints: readonly string[]
   /** SSH host key fingerprint pinned by the config (`SHA256:...`). */
   readonly hostKey?: string
+  /** 127.0.0.1:hostPort on the host to this node's port (kind's extraPortMappings); machines kubelab makes only. */
+  readonly portMappings: readonly PortMapping[]
+}
+
+export interface PortMapping {
+  readonly hostPort: number
+  /** The port on the node: a NodePort Service's, or one a hostNetwork pod listens on. */
+  readonly port: number
 }
 
 export interface ProviderConfig {

@@ -344,6 +344,21 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
     add(['addons', 'registry', 'enabled'], 'needs controlPlane.mode "managed" (the registry runs on the control-plane node kubelab manages)')
   }
 
+  // Port mappings: where kubelab forwards ports (machines it makes in its lab namespace), each host port once.
+  const hostPorts = new Map<number, string>()
+  if (addonRegistry.enabled === true) hostPorts.set(addonPort, 'addons.registry.port')
+  nodes.forEach((n, i) => {
+    const maps = Array.isArray(n.portMappings) ? n.portMappings : []
+    if (maps.length && traits && !traits.labNetwork) add(['nodes', i, 'portMappings'], `not available with provider.type "${providerType}": its hosts are on your network, reach their ports directly`, 'key')
+    maps.forEach((m, j) => {
+      const port = int(obj(m).hostPort)
+      if (port === undefined) return
+      const other = hostPorts.get(port)
+      if (other) add(['nodes', i, 'portMappings', j, 'hostPort'], `127.0.0.1:${port} is already ${other}; each host port can be mapped once`)
+      else hostPorts.set(port, `nodes[${i}].portMappings[${j}]`)
+    })
+  })
+
   // LoadBalancer pool: a valid range, in the lab network where kubelab makes it, clear of the nodes.
   const lb = obj(obj(root.addons).loadBalancer)
   const lbAddresses = str(lb.addresses)

@@ -5,6 +5,7 @@
 
 import path from 'node:path'
 import { freePort, processMatches, spawnDetached, stopProcess } from './process.ts'
+import type { NodeSpec } from '../../config/types.ts'
 import { LOCAL_REGISTRY_NODE_PORT } from '../../templates/files.ts'
 
 export interface ForwardSpec {
@@ -17,15 +18,18 @@ export interface ForwardSpec {
 }
 
 /**
- * What each role exposes: sshd everywhere, the API server on the control plane, and with
- * addons.registry the local registry (node port 5000) on the control plane at 127.0.0.1:PORT.
+ * What each node exposes: sshd everywhere, the API server on the control plane, with
+ * addons.registry the local registry (node port 5000) on the control plane at 127.0.0.1:PORT, and
+ * the node's own `portMappings` (127.0.0.1:hostPort to its port, like kind's extraPortMappings).
  */
-export function forwardsFor(role: 'control-plane' | 'worker', registry?: { readonly enabled: boolean; readonly port: number }): ForwardSpec[] {
-  if (role !== 'control-plane') return [{ name: 'ssh', port: 22 }]
+export function forwardsFor(node: Pick<NodeSpec, 'role'> & Partial<Pick<NodeSpec, 'portMappings'>>, registry?: { readonly enabled: boolean; readonly port: number }): ForwardSpec[] {
+  const mapped = (node.portMappings ?? []).map((m) => ({ name: `port-${m.hostPort}`, port: m.port, hostPort: m.hostPort }))
+  if (node.role !== 'control-plane') return [{ name: 'ssh', port: 22 }, ...mapped]
   return [
     { name: 'ssh', port: 22 },
     { name: 'apiserver', port: 6443 },
     ...(registry?.enabled ? [{ name: 'registry', port: LOCAL_REGISTRY_NODE_PORT, hostPort: registry.port }] : []),
+    ...mapped,
   ]
 }
 
@@ -59,8 +63,15 @@ export async function startForwards(dir: string, inside: Inside, specs: readonly
   return out
 }
 
+/** Forwards recorded in `pids` that `specs` no longer name (a port mapping removed from the config). */
+export function leftoverForwards(pids: Readonly<Record<string, number>>, specs: readonly ForwardSpec[]): string[] {
+  const names = new Set(specs.map((f) => f.name))
+  return [...new Set(Object.keys(pids).filter((k) => /^(socket|loopback):/.test(k)).map((k) => k.slice(k.indexOf(':') + 1)))].filter((n) => !names.has(n))
+}
+
+/** Exactly `specs` are forwarded (none missing or dead, none left over from a removed mapping). */
 export function forwardsRunning(dir: string, pids: Readonly<Record<string, number>>, specs: readonly ForwardSpec[]): boolean {
-  return specs.every((f) => processMatches(pids[`socket:${f.name}`], 'socat', socketPath(dir, f.name))
+  return leftoverForwards(pids, specs).length === 0 && specs.every((f) => processMatches(pids[`socket:${f.name}`], 'socat', socketPath(dir, f.name))
     && processMatches(pids[`loopback:${f.name}`], 'socat', socketPath(dir, f.name)))
 }
 

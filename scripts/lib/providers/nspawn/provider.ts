@@ -119,9 +119,14 @@ export class NspawnProvider implements Provider {
     return machines
   }
 
+  /** A machine's node as the forwards see it: its role, and its port mappings while the config lists it. */
+  private nodeForwards(name: string, role: NodeSpec['role']): Pick<NodeSpec, 'role' | 'portMappings'> {
+    return { role, portMappings: this.ctx.config.nodes.find((n) => n.name === name)?.portMappings ?? [] }
+  }
+
   private running(name: string, rec: MachineRecord | undefined): boolean {
     return !!rec && this.machineAlive(name, rec)
-      && forwardsRunning(this.paths(name).dir, rec.pids, forwardsFor(rec.role, this.ctx.config.addons.registry))
+      && forwardsRunning(this.paths(name).dir, rec.pids, forwardsFor(this.nodeForwards(name, rec.role), this.ctx.config.addons.registry))
   }
 
   private machineAlive(name: string, rec: MachineRecord): boolean {
@@ -131,7 +136,7 @@ export class NspawnProvider implements Provider {
   private async replaceForwards(node: NodeSpec, rec: MachineRecord): Promise<void> {
     const p = this.paths(node.name)
     await stopForwards(p.dir, rec.pids)
-    const fw = await startForwards(p.dir, { netns: this.names.node(node.name), host: '127.0.0.1' }, forwardsFor(node.role, this.ctx.config.addons.registry), rec.forwards)
+    const fw = await startForwards(p.dir, { netns: this.names.node(node.name), host: '127.0.0.1' }, forwardsFor(node, this.ctx.config.addons.registry), rec.forwards)
     this.state.update(this.ctx.config.name, this.type, (s) => {
       const m = s.machines[node.name]
       if (m) s.machines[node.name] = { ...m, pids: { nspawn: m.pids.nspawn!, ...fw.pids }, forwards: fw.ports }
@@ -155,7 +160,7 @@ export class NspawnProvider implements Provider {
     // The control plane is every node's critical path (its API server and controller-manager start
     // while the workers import images): twice a worker's CPU share when they compete, no cap.
     const nspawn = startNspawn(p, { name: node.name, unitName: this.unitName(node.name), netns, cacheDir: this.ctx.cacheDir, cpuWeight: node.role === 'control-plane' ? 2 : 1 })
-    const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
+    const fw = await startForwards(p.dir, { netns, host: '127.0.0.1' }, forwardsFor(node, config.addons.registry), prev?.forwards)
     this.state.update(config.name, this.type, (s) => {
       s.machines[node.name] = {
         address: node.address,

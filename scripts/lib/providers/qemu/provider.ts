@@ -141,7 +141,7 @@ export class QemuProvider implements Provider {
       if (rec && !this.rootless && !this.running(n.name, rec) && processMatches(rec.pids.qemu, 'qemu-system', this.paths(n.name).disk)) {
         const p = this.paths(n.name)
         await stopForwards(p.dir, rec.pids)
-        const fw = await startForwards(p.dir, { netns: this.names.lab, host: n.address }, forwardsFor(n.role, config.addons.registry), rec.forwards)
+        const fw = await startForwards(p.dir, { netns: this.names.lab, host: n.address }, forwardsFor(n, config.addons.registry), rec.forwards)
         this.state.update(config.name, this.type, (s) => {
           const m = s.machines[n.name]
           if (m) s.machines[n.name] = { ...m, pids: { qemu: m.pids.qemu!, ...fw.pids }, forwards: fw.ports }
@@ -206,10 +206,15 @@ export class QemuProvider implements Provider {
     return this.state.read(this.ctx.config.name, this.type).machines[name]
   }
 
+  /** A machine's node as the forwards see it: its role, and its port mappings while the config lists it. */
+  private nodeForwards(name: string, role: NodeSpec['role']): Pick<NodeSpec, 'role' | 'portMappings'> {
+    return { role, portMappings: this.ctx.config.nodes.find((n) => n.name === name)?.portMappings ?? [] }
+  }
+
   private running(name: string, rec: MachineRecord | undefined): boolean {
     const p = this.paths(name)
     if (!rec || !processMatches(rec.pids.qemu, 'qemu-system', p.disk)) return false
-    return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(rec.role, this.ctx.config.addons.registry))
+    return this.rootless || forwardsRunning(p.dir, rec.pids, forwardsFor(this.nodeForwards(name, rec.role), this.ctx.config.addons.registry))
   }
 
   private async start(node: NodeSpec, boot: BootImage, authorizedKey: string, hosts: Record<string, string>): Promise<void> {
@@ -279,7 +284,7 @@ export class QemuProvider implements Provider {
     let pids: Record<string, number> = { qemu }
     let forwards: Record<string, number> = { ssh: sshPort, ...(apiPort ? { apiserver: apiPort } : {}) }
     if (!this.rootless) {
-      const fw = await startForwards(p.dir, { netns: this.names.lab, host: node.address }, forwardsFor(node.role, config.addons.registry), prev?.forwards)
+      const fw = await startForwards(p.dir, { netns: this.names.lab, host: node.address }, forwardsFor(node, config.addons.registry), prev?.forwards)
       pids = { ...pids, ...fw.pids }
       forwards = fw.ports
     }
