@@ -36,12 +36,18 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version, all 19 smoke checks green', async (t) => {
+test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version, all 19 smoke checks green (JUnit, timings)', async (t) => {
   const started = Date.now()
-  const up = await kubelab(['up', '-c', config], { env, timeoutMs: 600_000 })
+  const junit = path.join(work, 'smoke.xml')
+  const up = await kubelab(['up', '-c', config, '--junit', junit], { env, timeoutMs: 600_000 })
   t.is(up.code, 0, up.stderr)
   t.log(`up took ${((Date.now() - started) / 1000).toFixed(1)}s`)
   t.regex(up.stderr, /smoke: 19 passed, 0 failed/)
+  const xml = readFileSync(junit, 'utf8')
+  t.is(xml.match(/<testcase /g)?.length, 19)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="19" failures="0"/)
+  const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string }[] }
+  t.is(timings.entries.filter((e) => e.phase.startsWith('smoke:')).length, 19)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'], { env })
   t.is(nodes.code, 0, nodes.stderr)
   t.is(nodes.stdout.trim(), ['control-plane v1.35.4 True', 'worker-1 v1.35.4 True', 'worker-2 v1.35.4 True'].join('\n'))
@@ -80,17 +86,19 @@ test.serial('status shows every node Ready with its substrate and running units;
   t.false(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8').includes('BEGIN'), 'no key material in timings')
 })
 
-test.serial('smoke --junit: 19 passing testcases; timings gain the checks', async (t) => {
-  const junit = path.join(work, 'smoke.xml')
-  const r = await kubelab(['smoke', '-c', config, '--junit', junit, '--json'], { env, timeoutMs: 600_000 })
+// The whole suite ran in `up` (above); the command's own --junit/--json on two checks (CI time).
+test.serial('smoke --check nodes-ready,rbac-isolation --junit --json: those two, numbered as in the suite', async (t) => {
+  const junit = path.join(work, 'smoke-two.xml')
+  const r = await kubelab(['smoke', '-c', config, '--check', 'nodes-ready,rbac-isolation', '--junit', junit, '--json'], { env, timeoutMs: 300_000 })
   t.is(r.code, 0, r.stderr)
+  t.regex(r.stderr, /✓ +1\. every node Ready/)
+  t.regex(r.stderr, /✓ +19\. /)
   const xml = readFileSync(junit, 'utf8')
-  t.is(xml.match(/<testcase /g)?.length, 19)
-  t.regex(xml, /<testsuite name="kubelab-smoke" tests="19" failures="0"/)
+  t.is(xml.match(/<testcase /g)?.length, 2)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="2" failures="0"/)
   const out = JSON.parse(r.stdout) as { passed: number; failed: number; checks: { id: string; ok: boolean }[] }
-  t.deepEqual([out.passed, out.failed], [19, 0])
-  const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string }[] }
-  t.is(timings.entries.filter((e) => e.phase.startsWith('smoke:')).length, 19)
+  t.deepEqual([out.passed, out.failed], [2, 0])
+  t.deepEqual(out.checks.map((c) => c.id), ['nodes-ready', 'rbac-isolation'])
 })
 
 test.serial('a broken worker: the right check fails with its reason, JUnit records it, a logs bundle is written; up repairs it', async (t) => {
@@ -102,12 +110,14 @@ test.serial('a broken worker: the right check fails with its reason, JUnit recor
     .flatMap((n) => n.steps.filter((st) => st.live !== 'unchanged').map((st) => `${n.name} ${st.id} ${st.live}`))
   t.deepEqual(changing, ['worker-2 kube-proxy:config would change'])
   const junit = path.join(work, 'broken.xml')
-  const r = await kubelab(['smoke', '-c', config, '--junit', junit], { env, timeoutMs: 600_000 })
+  // Two checks, one that must fail and one that must not (the whole suite would wait out every
+  // Service check on worker-2).
+  const r = await kubelab(['smoke', '-c', config, '--check', 'nodes-ready,rbac-isolation', '--junit', junit], { env, timeoutMs: 600_000 })
   t.is(r.code, 1, r.stderr)
   t.regex(r.stderr, /✗ {2}1\. every node Ready; containerd, kubelet, kube-proxy active on each/)
   t.regex(r.stderr, /on worker-2: kube-proxy is inactive/)
   const xml = readFileSync(junit, 'utf8')
-  t.regex(xml, /<testsuite name="kubelab-smoke" tests="19" failures="[1-9]/)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="2" failures="1"/)
   t.regex(xml, /01 nodes-ready: [^"]*"[^>]*>\s*<failure message="on worker-2: kube-proxy is inactive"/)
   const bundle = /logs bundle: (\S+)/.exec(r.stderr)?.[1]
   t.truthy(bundle, r.stderr)

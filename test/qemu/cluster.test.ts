@@ -22,13 +22,13 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-test.serial('qemu: up -> 3 nodes Ready -> 18 smoke checks green', async (t) => {
+test.serial('qemu: up -> 3 nodes Ready -> 19 smoke checks green', async (t) => {
   const started = Date.now()
   const up = await kubelab(['up', '-c', config], { env, timeoutMs: 3_600_000 })
   const seconds = ((Date.now() - started) / 1000).toFixed(0)
   t.log(`up (machines, cluster, smoke) took ${seconds}s`)
   t.is(up.code, 0, up.stderr)
-  t.regex(up.stderr, /smoke: 18 passed, 0 failed/)
+  t.regex(up.stderr, /smoke: 19 passed, 0 failed/)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'], { env })
   t.is(nodes.stdout.trim(), ['control-plane True', 'worker-1 True', 'worker-2 True'].join('\n'))
   const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string; node?: string; offsetMs: number; durationMs: number }[] }
