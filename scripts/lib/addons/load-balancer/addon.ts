@@ -4,6 +4,7 @@
 // Done when the controller is Available, a speaker is ready on every node and the pool is applied.
 // The host side (127.0.0.1:PORT for each LoadBalancer port) is lib/services/.
 
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import type { StepContext } from '../../converge/step.ts'
 import { imageArtifact, imageRef } from '../../images/workloads.ts'
@@ -22,6 +23,9 @@ function artifact(ctx: StepContext, component: string) {
 function manifest(ctx: StepContext): AddonManifest {
   const controller = artifact(ctx, 'metallb-controller')
   const file = path.join(path.dirname(controller.path), UPSTREAM_MANIFEST)
+  if (!existsSync(file)) {
+    throw new Error(`addons.loadBalancer: no ${UPSTREAM_MANIFEST} beside ${controller.path} (the metallb build leaves it there; a mirror or bundle does not carry it): build it with \`kubelab artifacts build\` and artifacts.source auto or build, or turn the addon off`)
+  }
   return addonManifest('loadBalancer', readUpstreamObjects(file, { controller: imageRef(controller), speaker: imageRef(artifact(ctx, 'metallb-speaker')) }))
 }
 
