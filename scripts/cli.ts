@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { artifactsBuildCommand, artifactsFetchCommand, artifactsFlags, artifactsListCommand, artifactsLockCommand, artifactsLockFlags, bundleCommand, bundleFlags } from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
 import { flagValues, type CommandContext, type FlagDecl, type FlagDecls, type FlagValues, type GlobalOptions, type RawFlagValues } from './commands/context.ts'
+import { clustersCommand, versionCommand } from './commands/host.ts'
 import { kubeconfigCommand, kubeconfigFlags, kubectlCommand } from './commands/cluster.ts'
 import { tokenCreateCommand, tokenCreateFlags } from './commands/token.ts'
 import { addonsCommand } from './commands/addons.ts'
@@ -75,7 +76,7 @@ export const COMMANDS: Record<string, Command> = {
   kubeconfig: command({ summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', flags: kubeconfigFlags, run: kubeconfigCommand }),
   kubectl: command({ summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', usage: 'kubectl [options] -- ARGS', flags: NO_FLAGS, run: kubectlCommand }),
   'token create': command({ summary: 'a bootstrap token (--ttl 1h) and the endpoint + CA hash for workers joining in external mode', flags: tokenCreateFlags, run: tokenCreateCommand }),
-  smoke: command({ summary: 'the smoke suite: 18 checks of what workers do and the addons give (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
+  smoke: command({ summary: 'the smoke suite: 19 checks of what workers do and the addons give (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
   addons: command({ summary: 'each addon: switched on in the config, applied and ready in the cluster (--json)', flags: NO_FLAGS, run: addonsCommand }),
   plan: command({ summary: 'per node, the steps `up` would run; with machines running, each one unchanged or would change (+ upgrade dry run)', flags: NO_FLAGS, run: planCommand }),
   'node remove': command({ summary: 'remove a worker no longer in nodes: cordon, drain, delete Node + machine, drop its routes', usage: 'node remove NAME [options]', flags: NO_FLAGS, run: nodeRemoveCommand }),
@@ -85,6 +86,8 @@ export const COMMANDS: Record<string, Command> = {
   'image load': command({ summary: 'your own images into containerd on the nodes: image load REF|FILE... [--node NAME] (docker save / OCI archives, pinned to the nodes\' platform)', usage: 'image load REF|FILE... [options]', flags: imageLoadFlags, run: imageLoadCommand }),
   'image ls': command({ summary: 'the images containerd holds on each node (ref, digest, size; --json)', usage: 'image ls [NODE...] [options]', flags: NO_FLAGS, run: imageLsCommand }),
   doctor: command({ summary: 'check this host: which provider would be used, and what is missing', flags: NO_FLAGS, run: doctorCommand }),
+  clusters: command({ summary: 'every cluster on this host: name, provider, nodes, state (--json)', flags: NO_FLAGS, config: false, run: clustersCommand }),
+  version: command({ summary: 'kubelab\'s version and the Kubernetes versions it supports (--json)', flags: NO_FLAGS, config: false, run: versionCommand }),
   'config validate': command({ summary: 'check cluster.config.yaml and report every problem with file:line:col', flags: NO_FLAGS, run: configValidateCommand }),
   'config schema': command({ summary: 'print the JSON Schema of cluster.config.yaml (for editors)', flags: NO_FLAGS, config: false, run: configSchemaCommand }),
   'artifacts build': command({ summary: 'build the binaries the config needs from Go modules into the cache [--arch A]', flags: artifactsFlags, run: artifactsBuildCommand }),

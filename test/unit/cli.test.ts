@@ -1,6 +1,6 @@
 // The real `kubelab` bin as a user runs it: exit codes, where output goes, --json.
 import test from 'ava'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Ajv } from 'ajv'
@@ -154,4 +154,36 @@ test('COMMAND --help prints that command and only its flags', async (t) => {
   t.regex(all.stdout, /^ +token create +a bootstrap token/m)
   t.regex(all.stdout, /--kubernetes-version V/)
   t.false(all.stdout.includes('--no-smoke'))
+})
+
+test('version: kubelab\'s own and the Kubernetes versions of the shipped lock; --json the same as data', async (t) => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  const r = await kubelab(['version', '--json'])
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), { kubelab: pkg.version, kubernetes: { supported: ['v1.34.4', 'v1.35.4'], default: 'v1.35.4' } })
+  const text = await kubelab(['version'])
+  t.is(text.stdout, `kubelab ${pkg.version}\nKubernetes: v1.34.4, v1.35.4 (default v1.35.4)\n`)
+})
+
+test('clusters: every cluster under the state root with its provider, node count and state, without a config', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'kubelab-clusters-'))
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  const write = (name: string, provider: string, machines: Record<string, { pids: Record<string, number> }>) => {
+    mkdirSync(path.join(root, name))
+    writeFileSync(path.join(root, name, 'state.json'), JSON.stringify({ cluster: name, provider, machines }))
+  }
+  // This test's own PID stands for a live machine process; 2^22+1 is above Linux's pid_max default.
+  write('lab', 'nspawn', { cp: { pids: { nspawn: process.pid } }, w1: { pids: { nspawn: process.pid } } })
+  write('old', 'qemu', { cp: { pids: { qemu: 4194305 } } })
+  write('bm', 'ssh', { a: { pids: {} }, b: { pids: {} }, c: { pids: {} } })
+  mkdirSync(path.join(root, 'not-a-cluster'))
+  const r = await kubelab(['clusters', '--json'], { env: { KUBELAB_STATE: root } })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual((JSON.parse(r.stdout) as { clusters: object[] }).clusters.map((c) => ({ ...c, stateDir: undefined })), [
+    { name: 'bm', provider: 'ssh', nodes: 3, state: 'hosts', stateDir: undefined },
+    { name: 'lab', provider: 'nspawn', nodes: 2, state: 'running', stateDir: undefined },
+    { name: 'old', provider: 'qemu', nodes: 1, state: 'stopped', stateDir: undefined },
+  ])
+  const text = await kubelab(['clusters'], { env: { KUBELAB_STATE: root } })
+  t.regex(text.stdout, /^NAME +PROVIDER +NODES +STATE\nbm +ssh +3 +hosts\nlab +nspawn +2 +running\nold +qemu +1 +stopped\n$/)
 })
