@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { artifactsBuildCommand, artifactsFetchCommand, artifactsFlags, artifactsListCommand, artifactsLockCommand, artifactsLockFlags, bundleCommand, bundleFlags } from './commands/artifacts.ts'
 import { configSchemaCommand, configValidateCommand } from './commands/config.ts'
 import { flagValues, type CommandContext, type FlagDecl, type FlagDecls, type FlagValues, type GlobalOptions, type RawFlagValues } from './commands/context.ts'
+import { completionCommand, type CompletionCommand } from './commands/completion.ts'
 import { clustersCommand, versionCommand } from './commands/host.ts'
 import { kubeconfigCommand, kubeconfigFlags, kubectlCommand } from './commands/cluster.ts'
 import { tokenCreateCommand, tokenCreateFlags } from './commands/token.ts'
@@ -88,6 +89,7 @@ export const COMMANDS: Record<string, Command> = {
   doctor: command({ summary: 'check this host: which provider would be used, and what is missing', flags: NO_FLAGS, run: doctorCommand }),
   clusters: command({ summary: 'every cluster on this host: name, provider, nodes, state (--json)', flags: NO_FLAGS, config: false, run: clustersCommand }),
   version: command({ summary: 'kubelab\'s version and the Kubernetes versions it supports (--json)', flags: NO_FLAGS, config: false, run: versionCommand }),
+  completion: command({ summary: 'a shell completion script: completion bash|zsh|fish (source <(kubelab completion bash))', usage: 'completion bash|zsh|fish', flags: NO_FLAGS, config: false, run: (ctx, args) => completionCommand(ctx, args, completionTable()) }),
   'config validate': command({ summary: 'check cluster.config.yaml and report every problem with file:line:col', flags: NO_FLAGS, run: configValidateCommand }),
   'config schema': command({ summary: 'print the JSON Schema of cluster.config.yaml (for editors)', flags: NO_FLAGS, config: false, run: configSchemaCommand }),
   'artifacts build': command({ summary: 'build the binaries the config needs from Go modules into the cache [--arch A]', flags: artifactsFlags, run: artifactsBuildCommand }),
@@ -106,6 +108,15 @@ function flagsOf(name: string): [string, FlagDecl][] {
 function globalsOf(name: string): [string, FlagDecl][] {
   const [config, envFile, ...rest] = Object.entries(GLOBAL_FLAGS)
   return [config!, envFile!, ...(COMMANDS[name]!.config ? Object.entries(CONFIG_FLAGS) : []), ...rest]
+}
+
+/** The command table as completion scripts need it: names, summaries, every flag each takes. */
+function completionTable(): CompletionCommand[] {
+  return Object.entries(COMMANDS).map(([name, c]) => ({
+    name,
+    summary: c.summary,
+    flags: flagsOf(name).map(([long, d]) => ({ long, ...(d.short ? { short: d.short } : {}), takesArg: d.type === 'string' })),
+  }))
 }
 
 /** Every flag of every command: node:util parseArgs specs. One long name means one spec everywhere, and one short letter one long name. */
