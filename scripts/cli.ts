@@ -14,7 +14,7 @@ import { tokenCreateCommand, tokenCreateFlags } from './commands/token.ts'
 import { addonsCommand } from './commands/addons.ts'
 import { smokeCommand, smokeFlags } from './commands/smoke.ts'
 import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand } from './commands/machines.ts'
-import { upCommand, upFlags } from './commands/up.ts'
+import { startCommand, stopCommand, upCommand, upFlags } from './commands/up.ts'
 import { planCommand } from './commands/plan.ts'
 import { nodeRemoveCommand } from './commands/node.ts'
 import { upgradeCommand, upgradeFlags } from './commands/upgrade.ts'
@@ -71,6 +71,8 @@ function command<D extends FlagDecls>(def: { summary: string; usage?: string; fl
 export const COMMANDS: Record<string, Command> = {
   up: command({ summary: 'provision machines, install, join, smoke-test: a Ready cluster (--machines-only: machines)', flags: upFlags, run: upCommand }),
   down: command({ summary: 'delete the machines and local state', flags: NO_FLAGS, run: downCommand }),
+  stop: command({ summary: 'shut the machines down, disks, addresses and state kept', flags: NO_FLAGS, run: stopCommand }),
+  start: command({ summary: 'start stopped machines: the same cluster Ready again, its workloads with it (up without the smoke suite)', flags: NO_FLAGS, run: startCommand }),
   status: command({ summary: 'machines, nodes, components, versions (--json)', flags: NO_FLAGS, run: statusCommand }),
   ssh: command({ summary: 'a shell (or a command) on a node: ssh NODE [-- CMD]', usage: 'ssh NODE [options] [-- CMD]', flags: NO_FLAGS, run: sshCommand }),
   'ssh-reset': command({ summary: 'forget the pinned host key of a node (after re-creating it on purpose)', usage: 'ssh-reset NODE [options]', flags: NO_FLAGS, run: sshResetCommand }),

@@ -1,5 +1,9 @@
 // `kubelab up`: flags in, the whole sequence in lib/up.ts, the machines table (or --json) out.
+// `kubelab stop` / `kubelab start`: the machines shut down with disks, addresses and state kept,
+// and brought back (start is `up` without the smoke suite: the same cluster, converged again).
 
+import { withClusterLock } from '../lib/cluster.ts'
+import { stopServiceForwards } from '../lib/services/forwards.ts'
 import { up } from '../lib/up.ts'
 import { machinesTable } from './machines.ts'
 import { openClusterFor, printJson, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
@@ -26,4 +30,22 @@ export async function upCommand(ctx: CommandContext, _args: string[], flags: Fla
   else ctx.out(machinesTable(r.machines))
   if (r.smokeFailed) ctx.progress.info(`up: the cluster is up, but ${r.smokeFailed} smoke check${r.smokeFailed === 1 ? '' : 's'} failed (see above); kubelab smoke re-runs them`)
   return r.smokeFailed ? 1 : 0
+}
+
+export async function stopCommand(ctx: CommandContext): Promise<number> {
+  const c = openClusterFor(ctx)
+  await withClusterLock(c, 'stop', async () => {
+    const n = (await c.provider.list()).filter((m) => m.state === 'running').length
+    await stopServiceForwards(c.stateDir)
+    await ctx.progress.step(`Stopping ${n} ${c.choice.type} machine${n === 1 ? '' : 's'} (disks and state kept: kubelab start)`, () => c.provider.stop())
+  })
+  return 0
+}
+
+export async function startCommand(ctx: CommandContext): Promise<number> {
+  const c = openClusterFor(ctx)
+  const r = await up(c, { smoke: false })
+  if (ctx.options.json) printJson(ctx, { cluster: c.config.name, provider: c.choice.type, machines: r.machines })
+  else ctx.out(machinesTable(r.machines))
+  return 0
 }

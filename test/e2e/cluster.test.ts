@@ -146,3 +146,23 @@ test.serial('interrupted in the middle of the kubelet step, up finishes when run
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '--no-headers'], { env })
   t.is(nodes.stdout.trim().split('\n').filter((l) => / Ready /.test(l)).length, 3, nodes.stdout)
 })
+
+test.serial('stop, then start: the same machines at the same addresses, every node Ready, a Deployment Available again', async (t) => {
+  const kubectl = (...args: string[]) => kubelab(['kubectl', '-c', config, '--', ...args], { env, timeoutMs: 240_000 })
+  t.is((await kubectl('create', 'deployment', 'kept', `--image=${TESTBOX_IMAGE}`, '--replicas=2', '--', '/bin/probe', 'serve')).code, 0)
+  t.is((await kubectl('rollout', 'status', 'deployment/kept', '--timeout=120s')).code, 0)
+  type Status = { machines: { name: string; address: string; state: string }[] }
+  const status = async () => JSON.parse((await kubelab(['status', '-c', config, '--json'], { env, timeoutMs: 120_000 })).stdout) as Status
+  const before = (await status()).machines.map((m) => `${m.name} ${m.address}`)
+  const stop = await kubelab(['stop', '-c', config], { env, timeoutMs: 180_000 })
+  t.is(stop.code, 0, stop.stderr)
+  t.regex(stop.stderr, /✓ Stopping 3 nspawn machines/)
+  t.deepEqual((await status()).machines.map((m) => m.state), ['stopped', 'stopped', 'stopped'])
+  const start = await kubelab(['start', '-c', config], { env, timeoutMs: 600_000 })
+  t.is(start.code, 0, start.stderr.split('\n').slice(-30).join('\n'))
+  t.deepEqual((await status()).machines.map((m) => `${m.name} ${m.address}`), before)
+  const nodes = await kubectl('get', 'nodes', '--no-headers')
+  t.is(nodes.stdout.trim().split('\n').filter((l) => / Ready /.test(l)).length, 3, nodes.stdout)
+  t.is((await kubectl('rollout', 'status', 'deployment/kept', '--timeout=180s')).code, 0)
+  t.is((await kubectl('get', 'deployment', 'kept', '-o', 'jsonpath={.status.availableReplicas}')).stdout, '2')
+})

@@ -68,6 +68,8 @@ export interface Provider {
   list(): Promise<Machine[]>
   /** Deletes the named machines (all when omitted) and everything made for them. */
   destroy(names?: readonly string[]): Promise<void>
+  /** Stops the machines (a clean shutdown), keeping their disks, addresses and state: ensure() starts them again. */
+  stop(): Promise<void>
   /** Copies console logs and provider logs into `dir`. */
   collectLogs(dir: string): Promise<void>
 }

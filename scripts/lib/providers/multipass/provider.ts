@@ -102,6 +102,14 @@ export class MultipassProvider implements Provider {
     }))
   }
 
+  async stop(): Promise<void> {
+    const { config } = this.ctx
+    for (const n of Object.keys(this.state.read(config.name, this.type).machines)) {
+      const instance = instanceName(config.name, n)
+      if (await this.instanceInfo(instance)) await host`multipass stop ${instance}`
+    }
+  }
+
   async destroy(names?: readonly string[]): Promise<void> {
     const { config } = this.ctx
     const targets = names ?? Object.keys(this.state.read(config.name, this.type).machines)

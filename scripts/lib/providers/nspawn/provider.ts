@@ -198,6 +198,12 @@ export class NspawnProvider implements Provider {
     await stopForwards(p.dir, rec.pids)
   }
 
+  async stop(): Promise<void> {
+    const machines = this.state.read(this.ctx.config.name, this.type).machines
+    // SIGTERM: systemd-nspawn has the machine's systemd shut down in order (20 s, then SIGKILL).
+    await Promise.all(Object.entries(machines).map(([name, rec]) => this.stopProcesses(name, rec)))
+  }
+
   private async destroyOne(name: string): Promise<void> {
     const { config } = this.ctx
     const rec = this.state.read(config.name, this.type).machines[name]

@@ -323,6 +323,11 @@ export class QemuProvider implements Provider {
     await stopForwards(p.dir, rec.pids)
   }
 
+  async stop(): Promise<void> {
+    const machines = this.state.read(this.ctx.config.name, this.type).machines
+    await Promise.all(Object.entries(machines).map(([name, rec]) => this.stopProcesses(name, rec)))
+  }
+
   private async destroyOne(name: string): Promise<void> {
     const { config } = this.ctx
     await this.stopProcesses(name, this.record(name))

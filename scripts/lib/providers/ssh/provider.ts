@@ -4,7 +4,7 @@
 
 import { rmSync } from 'node:fs'
 import type { NodeSpec } from '../../config/types.ts'
-import { KubelabError, type PreflightCheck } from '../../errors.ts'
+import { KubelabError, UsageError, type PreflightCheck } from '../../errors.ts'
 import { runnerFor } from '../../remote/machine.ts'
 import type { SshRunner } from '../../remote/runner.ts'
 import { mapLimit } from '../../remote/limit.ts'
@@ -151,6 +151,10 @@ export class SshProvider implements Provider {
   }
 
   /** Existing hosts are never deleted: `down` forgets them (local state only). */
+  async stop(): Promise<void> {
+    throw new UsageError('kubelab stop stops machines kubelab made; the hosts of provider ssh are yours to shut down')
+  }
+
   async destroy(names?: readonly string[]): Promise<void> {
     const { config } = this.ctx
     const s = this.state.update(config.name, this.type, (st) => {
