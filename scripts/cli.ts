@@ -79,7 +79,7 @@ export const COMMANDS: Record<string, Command> = {
   kubeconfig: command({ summary: 'print the admin kubeconfig, or --merge it into ~/.kube/config', flags: kubeconfigFlags, run: kubeconfigCommand }),
   kubectl: command({ summary: 'the pinned kubectl against the cluster: kubectl -- ARGS', usage: 'kubectl [options] -- ARGS', flags: NO_FLAGS, run: kubectlCommand }),
   'token create': command({ summary: 'a bootstrap token (--ttl 1h) and the endpoint + CA hash for workers joining in external mode', flags: tokenCreateFlags, run: tokenCreateCommand }),
-  smoke: command({ summary: 'the smoke suite: 19 checks of what workers do and the addons give (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
+  smoke: command({ summary: 'the smoke suite: 20 checks of what workers do and the addons give (--check ID,... for some, --junit FILE, --json, --keep)', flags: smokeFlags, run: smokeCommand }),
   addons: command({ summary: 'each addon: switched on in the config, applied and ready in the cluster (--json)', flags: NO_FLAGS, run: addonsCommand }),
   plan: command({ summary: 'per node, the steps `up` would run; with machines running, each one unchanged or would change (+ upgrade dry run)', flags: NO_FLAGS, run: planCommand }),
   'node remove': command({ summary: 'remove a worker no longer in nodes: cordon, drain, delete Node + machine, drop its routes', usage: 'node remove NAME [options]', flags: NO_FLAGS, run: nodeRemoveCommand }),

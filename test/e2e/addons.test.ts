@@ -1,9 +1,10 @@
 // The addons on nspawn machines, one cluster for everything (CI time): 1 control plane + 2 workers
 // in a lab network of their own (10.91.0.0/24), the default config's addons (coredns, storage,
-// metricsServer, loadBalancer on). `up`, then the addons' smoke checks (the whole suite runs in the
+// metricsServer, loadBalancer, ingress on). `up`, then the addons' smoke checks (the whole suite runs in the
 // cluster e2e); `kubelab addons --json` says each is enabled, applied and ready; the README's
 // LoadBalancer example (create, expose, curl 127.0.0.1:8080, delete: the port closes); a node's
-// port mapping answering on the host across `up` runs; `kubectl top
+// port mapping answering on the host across `up` runs; an Ingress routing two host names to two
+// Services through 127.0.0.1:80; `kubectl top
 // nodes` prints numbers; an HPA scales a CPU-bound Deployment up (bounded: at most 3) and back to
 // 1; a StatefulSet's data kept across its pod's deletion and a restart of its worker machine;
 // metricsServer and loadBalancer switched off: a re-run leaves no object of them (nor the
@@ -52,21 +53,22 @@ test.after.always(async () => {
 })
 
 // The whole suite (the addons' checks among the 19) runs in the cluster e2e's `up`; here the addons' checks alone.
-test.serial('up with the default addons, then the addons\' smoke checks green (smoke --check storage-pvc,metrics-top,loadbalancer)', async (t) => {
+test.serial('up with the default addons, then the addons\' smoke checks green (smoke --check storage-pvc,metrics-top,loadbalancer,ingress)', async (t) => {
   let started = Date.now()
   const up = await kubelab(['up', '-c', config, '--no-smoke'], { env, timeoutMs: 1_500_000 })
   t.log(`up: ${Math.round((Date.now() - started) / 1000)} s`)
   t.log(up.stderr.split('\n').filter((l) => /addon|StorageClass|metrics-server/.test(l)).join('\n'))
   t.is(up.code, 0, up.stderr.split('\n').slice(-60).join('\n'))
   started = Date.now()
-  const smoke = await kubelab(['smoke', '-c', config, '--check', 'storage-pvc,metrics-top,loadbalancer'], { env, timeoutMs: 600_000 })
+  const smoke = await kubelab(['smoke', '-c', config, '--check', 'storage-pvc,metrics-top,loadbalancer,ingress'], { env, timeoutMs: 600_000 })
   t.log(`smoke: ${Math.round((Date.now() - started) / 1000)} s`)
   t.log(smoke.stderr.split('\n').filter((l) => /✓|✗|smoke:/.test(l)).join('\n'))
   t.is(smoke.code, 0, smoke.stderr.split('\n').slice(-40).join('\n'))
-  t.regex(smoke.stderr, /smoke: 3 passed, 0 failed/)
+  t.regex(smoke.stderr, /smoke: 4 passed, 0 failed/)
   t.regex(smoke.stderr, /✓ +14\. a PVC binds through the default StorageClass/)
   t.regex(smoke.stderr, /✓ +15\. kubectl top nodes and top pods answer/)
   t.regex(smoke.stderr, /✓ +16\. a LoadBalancer Service gets a pool address/)
+  t.regex(smoke.stderr, /✓ +17\. an Ingress \(default class\) routes a host name/)
 })
 
 test.serial('kubelab addons --json: every default addon enabled, applied and ready; the registry off', async (t) => {
@@ -74,7 +76,7 @@ test.serial('kubelab addons --json: every default addon enabled, applied and rea
   t.is(r.code, 0, r.stderr)
   const rows = (JSON.parse(r.stdout) as { addons: { name: string; enabled: boolean; applied: boolean; ready: boolean; detail: string }[] }).addons
   t.log(rows.map((a) => `${a.name}: ${a.enabled}/${a.applied}/${a.ready} ${a.detail}`).join('\n'))
-  for (const a of ['coredns', 'storage', 'metricsServer', 'loadBalancer']) t.like(rows.find((x) => x.name === a), { enabled: true, applied: true, ready: true }, a)
+  for (const a of ['coredns', 'storage', 'metricsServer', 'loadBalancer', 'ingress']) t.like(rows.find((x) => x.name === a), { enabled: true, applied: true, ready: true }, a)
   t.like(rows.find((x) => x.name === 'registry'), { enabled: false, applied: false, ready: false })
 })
 
@@ -110,6 +112,44 @@ test.serial('a port mapping in the config: 127.0.0.1:18081 reaches node port 300
   t.regex(again.stderr, /Starting 3 nspawn machines {2}all reused, nothing changed/)
   t.regex((await hostGet(18081)).text, /^web-/)
   t.is((await kubectl('delete', 'service,deployment', 'web', '--wait=true')).code, 0)
+})
+
+test.serial('an Ingress routes two host names to two Services: curl -H Host: ... http://127.0.0.1/ from the host', async (t) => {
+  const ns = 'addons-ingress'
+  const docs: object[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]
+  for (const app of ['alpha', 'beta']) {
+    docs.push(
+      {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: app, namespace: ns },
+        spec: {
+          replicas: 1, selector: { matchLabels: { app } },
+          template: { metadata: { labels: { app } }, spec: { containers: [{ name: 'main', image: TESTBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['/bin/probe', 'serve', '--port', '8080'] }] } },
+        },
+      },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: app, namespace: ns }, spec: { selector: { app }, ports: [{ port: 80, targetPort: 8080 }] } },
+    )
+  }
+  // No ingressClassName: the default class (Traefik's) takes it, as charts written for k3s expect.
+  docs.push({
+    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'two-hosts', namespace: ns },
+    spec: {
+      rules: ['alpha', 'beta'].map((app) => ({ host: `${app}.local`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: app, port: { number: 80 } } } }] } })),
+    },
+  })
+  const file = path.join(work, 'ingress.yaml')
+  writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'))
+  t.is((await kubectl('apply', '-f', file)).code, 0)
+  for (const app of ['alpha', 'beta']) t.is((await kubectl('-n', ns, 'rollout', 'status', `deployment/${app}`, '--timeout=120s')).code, 0)
+  const traefik = (await services()).find((s) => s.namespace === 'traefik' && s.name === 'traefik' && s.port === 80)
+  t.is(traefik?.hostAddress, '127.0.0.1:80', 'Traefik\'s port 80 on the host\'s port 80')
+  for (const app of ['alpha', 'beta']) {
+    let got = await hostGet(80, 5_000, `${app}.local`)
+    await until(async () => (got = await hostGet(80, 5_000, `${app}.local`)).ok && got.text.startsWith(`${app}-`), 30_000, async () => `http://127.0.0.1/ with Host ${app}.local to answer from ${app} (${got.text.slice(0, 80)})`)
+    t.log(`Host ${app}.local -> ${got.text.trim()}`)
+  }
+  const unknown = await hostGet(80, 5_000, 'nobody.local')
+  t.regex(unknown.text, /404 page not found/, 'a host no Ingress names: Traefik\'s 404')
+  t.is((await kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s')).code, 0)
 })
 
 test.serial('kubectl top nodes prints numbers for every node; kubelet TLS and metrics-server\'s own verified', async (t) => {
@@ -239,6 +279,7 @@ test.serial('metricsServer and loadBalancer switched off: a re-run removes every
   const rows = (JSON.parse((await kubelab(['addons', '-c', config, '--json'], { env, timeoutMs: 120_000 })).stdout) as { addons: { name: string; enabled: boolean; applied: boolean }[] }).addons
   t.like(rows.find((x) => x.name === 'metricsServer'), { enabled: false, applied: false })
   t.like(rows.find((x) => x.name === 'loadBalancer'), { enabled: false, applied: false })
+  t.like(rows.find((x) => x.name === 'ingress'), { enabled: false, applied: false }, 'ingress follows the load balancer off')
   t.like(rows.find((x) => x.name === 'storage'), { enabled: true, applied: true })
   // MetalLB: its CRDs (and with them every pool), webhook and namespace gone; no forwarder left on the host.
   const lb = await kubectl('get', 'customresourcedefinition,validatingwebhookconfiguration,namespace,clusterrole', '-l', 'kubelab.io/addon=loadBalancer', '-o', 'name')

@@ -36,18 +36,18 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version, all 19 smoke checks green (JUnit, timings)', async (t) => {
+test.serial('up: 1 control plane + 2 workers, every node Ready at the configured version, all 20 smoke checks green (JUnit, timings)', async (t) => {
   const started = Date.now()
   const junit = path.join(work, 'smoke.xml')
   const up = await kubelab(['up', '-c', config, '--junit', junit], { env, timeoutMs: 600_000 })
   t.is(up.code, 0, up.stderr)
   t.log(`up took ${((Date.now() - started) / 1000).toFixed(1)}s`)
-  t.regex(up.stderr, /smoke: 19 passed, 0 failed/)
+  t.regex(up.stderr, /smoke: 20 passed, 0 failed/)
   const xml = readFileSync(junit, 'utf8')
-  t.is(xml.match(/<testcase /g)?.length, 19)
-  t.regex(xml, /<testsuite name="kubelab-smoke" tests="19" failures="0"/)
+  t.is(xml.match(/<testcase /g)?.length, 20)
+  t.regex(xml, /<testsuite name="kubelab-smoke" tests="20" failures="0"/)
   const timings = JSON.parse(readFileSync(path.join(work, 'state', name, 'timings.json'), 'utf8')) as { entries: { phase: string }[] }
-  t.is(timings.entries.filter((e) => e.phase.startsWith('smoke:')).length, 19)
+  t.is(timings.entries.filter((e) => e.phase.startsWith('smoke:')).length, 20)
   const nodes = await kubelab(['kubectl', '-c', config, '--', 'get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'], { env })
   t.is(nodes.code, 0, nodes.stderr)
   t.is(nodes.stdout.trim(), ['control-plane v1.35.4 True', 'worker-1 v1.35.4 True', 'worker-2 v1.35.4 True'].join('\n'))
@@ -92,7 +92,7 @@ test.serial('smoke --check nodes-ready,rbac-isolation --junit --json: those two,
   const r = await kubelab(['smoke', '-c', config, '--check', 'nodes-ready,rbac-isolation', '--junit', junit, '--json'], { env, timeoutMs: 300_000 })
   t.is(r.code, 0, r.stderr)
   t.regex(r.stderr, /✓ +1\. every node Ready/)
-  t.regex(r.stderr, /✓ +19\. /)
+  t.regex(r.stderr, /✓ +20\. /)
   const xml = readFileSync(junit, 'utf8')
   t.is(xml.match(/<testcase /g)?.length, 2)
   t.regex(xml, /<testsuite name="kubelab-smoke" tests="2" failures="0"/)

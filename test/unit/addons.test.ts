@@ -12,6 +12,7 @@ import { corednsObjects } from '../../scripts/lib/addons/coredns/manifest.ts'
 import { metricsServerArgs, metricsServerObjects } from '../../scripts/lib/addons/metrics-server/manifest.ts'
 import { parseTopNodes } from '../../scripts/lib/addons/metrics-server/smoke.ts'
 import { statesFrom } from '../../scripts/lib/addons/state.ts'
+import { ingressObjects } from '../../scripts/lib/addons/ingress/manifest.ts'
 import { helperPod, STORAGE_CLASS, storageObjects } from '../../scripts/lib/addons/storage/manifest.ts'
 import { loadLock, DEFAULT_LOCK_FILE } from '../../scripts/lib/artifacts/lock.ts'
 import { neededComponents } from '../../scripts/lib/artifacts/resolve.ts'
@@ -26,9 +27,9 @@ const file = path.join(FIXTURES, 'config', 'cluster.config.yaml')
 const nodes = 'nodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n'
 const parse = (extra = '') => parseConfig(`provider: {type: nspawn}\n${extra}${nodes}`, { file, env: {} }).config
 
-test('switches: coredns, storage, metricsServer and loadBalancer on by default, the registry off; each can be turned', (t) => {
+test('switches: coredns, storage, metricsServer, loadBalancer and ingress on by default, the registry off; each can be turned', (t) => {
   const c = parse()
-  t.deepEqual(ADDONS.map((a) => [a.name, addonEnabled(c, a.name)]), [['registry', false], ['coredns', true], ['storage', true], ['metricsServer', true], ['loadBalancer', true]])
+  t.deepEqual(ADDONS.map((a) => [a.name, addonEnabled(c, a.name)]), [['registry', false], ['coredns', true], ['storage', true], ['metricsServer', true], ['loadBalancer', true], ['ingress', true]])
   const off = parse('addons: {storage: false, metricsServer: false}\n')
   t.false(off.addons.storage)
   t.false(off.addons.metricsServer)
@@ -62,9 +63,9 @@ test('the list: one record per addon, its steps addons:<name> after the nodes ar
 test('images: each addon\'s binary is resolved only while the addon is on', (t) => {
   const lock = loadLock(DEFAULT_LOCK_FILE)
   const images = (extra: string) => neededComponents(parse(extra), lock).flatMap((n) => n.files.filter((f) => f.nodes === 'image').map((f) => f.name))
-  t.deepEqual(images(''), ['coredns', 'local-path-provisioner', 'metrics-server', 'controller', 'speaker'])
+  t.deepEqual(images(''), ['coredns', 'local-path-provisioner', 'metrics-server', 'controller', 'speaker', 'traefik'])
   t.deepEqual(images('addons: {storage: false, loadBalancer: {enabled: false}}\n'), ['coredns', 'metrics-server'])
-  t.deepEqual(images('addons: {metricsServer: false, coredns: false}\n'), ['local-path-provisioner', 'controller', 'speaker'])
+  t.deepEqual(images('addons: {metricsServer: false, coredns: false, ingress: false}\n'), ['local-path-provisioner', 'controller', 'speaker'])
 })
 
 const TLS = { cert: 'CERT PEM', key: 'KEY PEM', ca: 'CA PEM' }
@@ -163,4 +164,32 @@ test('kubelab addons table: a row per addon, ? where the cluster could not be re
     'coredns        yes      yes      yes    6 objects',
     'metricsServer  no       ?        ?      cluster not reachable: x',
   ].join('\n'))
+})
+
+test('ingress manifest: the default IngressClass for Traefik\'s controller, a LoadBalancer Service on 80/443, Ingress status from it', (t) => {
+  const docs = ingressObjects('kubelab.local/traefik:v3.6.12')
+  t.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), [
+    'Namespace/traefik', 'ServiceAccount/traefik', 'ClusterRole/kubelab-traefik', 'ClusterRoleBinding/kubelab-traefik',
+    'IngressClass/traefik', 'Deployment/traefik', 'Service/traefik',
+  ])
+  const ic = docs.find((d) => d.kind === 'IngressClass') as unknown as { metadata: { annotations: Record<string, string> }; spec: { controller: string } }
+  t.is(ic.metadata.annotations['ingressclass.kubernetes.io/is-default-class'], 'true')
+  t.is(ic.spec.controller, 'traefik.io/ingress-controller')
+  const svc = docs.find((d) => d.kind === 'Service') as unknown as { spec: { type: string; ports: { port: number; targetPort: string }[] } }
+  t.is(svc.spec.type, 'LoadBalancer')
+  t.deepEqual(svc.spec.ports.map((p) => [p.port, p.targetPort]), [[80, 'web'], [443, 'websecure']])
+  const c = (docs.find((d) => d.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { image: string; args: string[] }[]; securityContext: { runAsNonRoot: boolean } } } } }).spec.template.spec
+  t.is(c.containers[0]!.image, 'kubelab.local/traefik:v3.6.12')
+  t.true(c.securityContext.runAsNonRoot)
+  t.true(c.containers[0]!.args.includes('--providers.kubernetesingress.ingressendpoint.publishedservice=traefik/traefik'))
+  t.true(c.containers[0]!.args.includes('--global.sendanonymoususage=false'))
+})
+
+test('ingress follows the load balancer by default; on without it is a problem at its line', (t) => {
+  t.false(parse('addons: {loadBalancer: {enabled: false}}\n').addons.ingress)
+  t.true(parse('addons: {ingress: true}\n').addons.ingress)
+  t.false(parse('addons: {ingress: false}\n').addons.ingress)
+  const err = t.throws(() => parseConfig(`provider: {type: nspawn}\naddons:\n  loadBalancer: {enabled: false}\n  ingress: true\n${nodes}`, { file, env: {} }), { instanceOf: ConfigError }) as ConfigError
+  t.regex(JSON.stringify(err.issues), /addons\.ingress.*needs addons\.loadBalancer on/)
+  t.is(err.issues[0]!.location?.line, 4)
 })

@@ -23,7 +23,7 @@ test('the shipped lock covers every supported minor; the default is the default 
     t.deepEqual(m.components.map((c) => c.name), [
       'kubelet', 'kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl',
       'containerd', 'runc', 'cni-plugins', 'crictl', 'etcd', 'coredns', 'registry', 'kube-router',
-      'local-path-provisioner', 'metrics-server', 'metallb-controller', 'metallb-speaker',
+      'local-path-provisioner', 'metrics-server', 'metallb-controller', 'metallb-speaker', 'traefik',
     ])
     for (const c of m.components.filter((x) => x.build === 'kubernetes')) t.is(c.version, m.kubernetes)
   }

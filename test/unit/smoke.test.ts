@@ -11,10 +11,10 @@ import type { SmokeContext } from '../../scripts/lib/smoke/types.ts'
 import { selectChecks } from '../../scripts/lib/smoke/run.ts'
 import { UsageError } from '../../scripts/lib/errors.ts'
 
-test('the catalogue: nineteen checks (the issue\'s fifteen + NetworkPolicy + storage + metrics-server + load balancer), unique ids, each with a timeout', (t) => {
-  t.is(CHECKS.length, 19)
-  t.is(new Set(CHECKS.map((c) => c.id)).size, 19)
-  for (const id of ['network-policy', 'storage-pvc', 'metrics-top', 'loadbalancer']) t.true(CHECKS.some((c) => c.id === id), id)
+test('the catalogue: twenty checks (the issue\'s fifteen + NetworkPolicy + storage + metrics-server + load balancer + Ingress), unique ids, each with a timeout', (t) => {
+  t.is(CHECKS.length, 20)
+  t.is(new Set(CHECKS.map((c) => c.id)).size, 20)
+  for (const id of ['network-policy', 'storage-pvc', 'metrics-top', 'loadbalancer', 'ingress']) t.true(CHECKS.some((c) => c.id === id), id)
   // The addons' checks run before the disruptive ones (kubelet killed, worker restarted).
   t.true(CHECKS.findIndex((c) => c.id === 'metrics-top') < CHECKS.findIndex((c) => c.id === 'self-healing'))
   t.true(CHECKS.findIndex((c) => c.id === 'loadbalancer') < CHECKS.findIndex((c) => c.id === 'self-healing'))

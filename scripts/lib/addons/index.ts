@@ -3,6 +3,7 @@
 // (smoke/checks/index.ts), `kubelab addons` lists them in this order.
 
 import { coredns } from './coredns/addon.ts'
+import { ingress } from './ingress/addon.ts'
 import { loadBalancer } from './load-balancer/addon.ts'
 import { metricsServer } from './metrics-server/addon.ts'
 import { registry } from './registry/addon.ts'
@@ -15,4 +16,5 @@ export const ADDONS: readonly Addon[] = [
   storage,        // addons.storage        on: default StorageClass local-path (local-path-provisioner)
   metricsServer,  // addons.metricsServer  on: metrics-server, kubectl top
   loadBalancer,   // addons.loadBalancer   on (nspawn, qemu): LoadBalancer Services (MetalLB), on the host's 127.0.0.1
+  ingress,        // addons.ingress        on with the load balancer: Traefik, the default IngressClass, 127.0.0.1:80
 ]

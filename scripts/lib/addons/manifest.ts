@@ -18,7 +18,7 @@ export const ADDON_LABEL = 'kubelab.io/addon'
 export const ADDON_KINDS = [
   'apiservice', 'deployment', 'daemonset', 'service', 'configmap', 'serviceaccount', 'role', 'rolebinding',
   'clusterrole', 'clusterrolebinding', 'storageclass', 'namespace', 'secret',
-  'customresourcedefinition', 'validatingwebhookconfiguration',
+  'customresourcedefinition', 'validatingwebhookconfiguration', 'ingressclass',
 ] as const
 
 export type Doc = {

@@ -175,6 +175,7 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
   const registryAuth = Object.fromEntries(registries.flatMap((r) => r.credentials
     ? [[r.host, { username: env[r.credentials.usernameEnv] ?? '', password: env[r.credentials.passwordEnv] ?? '' }]]
     : []))
+  const loadBalancer = resolveLoadBalancer(input.addons?.loadBalancer, providerTraits(providerType).labNetwork && cp.mode !== 'external', network)
   return {
     file,
     name: input.name ?? DEFAULTS.name,
@@ -223,7 +224,8 @@ export function resolve(input: ConfigInput, env: Readonly<Record<string, string 
       storage: input.addons?.storage ?? true,
       metricsServer: input.addons?.metricsServer ?? true,
       registry: { enabled: input.addons?.registry?.enabled ?? false, port: input.addons?.registry?.port ?? DEFAULTS.registryPort },
-      loadBalancer: resolveLoadBalancer(input.addons?.loadBalancer, providerTraits(providerType).labNetwork && cp.mode !== 'external', network),
+      loadBalancer,
+      ingress: input.addons?.ingress ?? loadBalancer.enabled,
     },
     registries,
     egress: resolveEgress(input, env, {

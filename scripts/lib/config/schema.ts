@@ -142,6 +142,7 @@ const Addons = strict({
     enabled: T.Optional(T.Boolean({ description: 'A local registry (distribution) on the control-plane node; default off' })),
     port: T.Optional(T.Integer({ minimum: 1024, maximum: 65535, description: 'Port on the host\'s 127.0.0.1 and the name pods use: localhost:PORT/NAME:TAG (default 5001)' })),
   }, { description: 'kind\'s local-registry recipe: push to localhost:PORT from the host, pull localhost:PORT/NAME:TAG in pods' })),
+  ingress: T.Optional(T.Boolean({ description: 'Traefik as the Ingress controller, its IngressClass the default, on the host\'s 127.0.0.1:80/443; default on where addons.loadBalancer is (its Service is a LoadBalancer)' })),
   loadBalancer: T.Optional(strict({
     enabled: T.Optional(T.Boolean({ description: 'MetalLB (layer 2) gives every `type: LoadBalancer` Service an address from the pool; default on where kubelab makes the lab network (nspawn, qemu)' })),
     addresses: T.Optional(T.String({ minLength: 1, description: 'The pool: A-B or a CIDR; default the upper eighth of provider.network (10.77.0.224-10.77.0.254 for 10.77.0.0/24); required for ssh and multipass' })),

@@ -89,6 +89,7 @@ export interface AddonsConfig {
   readonly metricsServer: boolean
   readonly registry: RegistryAddonConfig
   readonly loadBalancer: LoadBalancerAddonConfig
+  readonly ingress: boolean
 }
 
 /** Whether the addon under `addons.<name>` is on (a boolean switch or an `enabled` field). */

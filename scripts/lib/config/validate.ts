@@ -370,6 +370,9 @@ export function crossCheck(data: unknown, env: Readonly<Record<string, string | 
   } else if (lb.enabled === true && traits && !traits.labNetwork && lbAddresses === undefined) {
     add(['addons', 'loadBalancer', 'enabled'], `needs addons.loadBalancer.addresses with provider.type "${providerType}": a range on the hosts' network that nothing else uses`)
   }
+  if (obj(root.addons).ingress === true && !lbOn) {
+    add(['addons', 'ingress'], 'needs addons.loadBalancer on (Traefik\'s Service is a LoadBalancer: its address is what Ingresses publish and the host forward dials)')
+  }
   if (labNet && lbOn && (pool === undefined || pool.ok)) {
     const range = pool?.ok ? pool.range : cidr.upperEighth(labNet)
     const at = lbAddresses === undefined ? ['provider', 'network'] : ['addons', 'loadBalancer', 'addresses']

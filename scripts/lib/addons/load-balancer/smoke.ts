@@ -13,11 +13,11 @@ const NAME = 'target-lb'
 /** Not a port a user's own Service is likely to hold on the host. */
 const PORT = 18080
 
-/** GET http://127.0.0.1:PORT/ on the host: the body, or the error's text. */
-export function hostGet(port: number, timeoutMs = 5_000): Promise<{ ok: boolean; text: string }> {
+/** GET http://127.0.0.1:PORT/ on the host (with a Host header when given): the body, or the error's text. */
+export function hostGet(port: number, timeoutMs = 5_000, hostHeader?: string): Promise<{ ok: boolean; text: string }> {
   return new Promise((resolve) => {
     // A connection of its own each time (no keep-alive agent): each GET asks the forwarder anew.
-    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs, agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: timeoutMs, agent: false, ...(hostHeader ? { headers: { host: hostHeader } } : {}) }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => { body += d })

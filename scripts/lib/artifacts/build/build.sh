@@ -3,7 +3,7 @@
 #
 #   build.sh COMPONENT VERSION OUTDIR
 #
-# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | local-path-provisioner | metrics-server | metallb | pause | probe
+# COMPONENT: kubernetes | e2e-test | test-images | sample-apiserver | etcd | containerd | runc | cni-plugins | crictl | coredns | registry | kube-router | local-path-provisioner | metrics-server | metallb | traefik | pause | probe
 # OUTDIR receives the binaries (plain files, named as upstream ships them). The script is
 # idempotent: it writes into its own OUTDIR.partial.XXXXXX and renames at the end, so an interrupted
 # build leaves nothing that looks finished and concurrent builds of one component do not collide.
@@ -194,6 +194,18 @@ metallb)
     CGO_ENABLED=0 GOBIN="$partial" go install -trimpath -ldflags "-s -w" "$m/$c@$version"
   done
   install -m 0644 "$dir/config/manifests/metallb-native.yaml" "$partial/metallb-native.yaml"
+  ;;
+traefik)
+  # The Ingress controller (addons.ingress). Upstream's go.mod has replace directives, one of them
+  # to a directory inside the module, so it is built in a copy of the module itself (its own
+  # go.mod and go.sum). Version stamped where upstream's Makefile does.
+  m=github.com/traefik/traefik/v3
+  dir=$(go mod download -json "$m@$version" | sed -n 's/.*"Dir": *"\([^"]*\)".*/\1/p')
+  [ -d "$dir/cmd/traefik" ] || { log "no cmd/traefik in $m@$version"; exit 1; }
+  cp -r "$dir" src && chmod -R u+w src
+  (cd src && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X $m/pkg/version.Version=$version -X $m/pkg/version.Codename=kubelab -X $m/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -o "$partial/traefik" ./cmd/traefik)
   ;;
 pause)
   # kubelab's own program (images/pause in this repository), not an upstream module.
