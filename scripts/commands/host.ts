@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_LOCK_FILE, loadLock } from '../lib/artifacts/lock.ts'
 import { packagePath } from '../lib/host/package.ts'
+import { processMatches } from '../lib/providers/common/process.ts'
 import { defaultStateRoot, type ClusterState } from '../lib/providers/common/state.ts'
 import { DEFAULT_KUBERNETES_VERSION } from '../lib/versions.ts'
 import { printJson, table, type CommandContext } from './context.ts'
@@ -27,10 +28,6 @@ export interface ClusterRow {
   readonly stateDir: string
 }
 
-const alive = (pid: number | undefined) => {
-  if (!pid) return false
-  try { process.kill(pid, 0); return true } catch { return false }
-}
 
 /** Each cluster under the state root (a directory with a state.json), by name. */
 export function listClusters(root: string): ClusterRow[] {
@@ -39,8 +36,9 @@ export function listClusters(root: string): ClusterRow[] {
     const stateDir = path.join(root, d.name)
     const s = JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8')) as ClusterState
     const machines = Object.values(s.machines ?? {})
-    const main = machines.map((m) => m.pids?.nspawn ?? m.pids?.qemu)
-    const up = main.filter(alive).length
+    // The machine's own process, by PID and command line (a zombie or a reused PID is not it).
+    const main = machines.map((m) => (m.pids?.nspawn ? [m.pids.nspawn, 'systemd-nspawn'] as const : m.pids?.qemu ? [m.pids.qemu, 'qemu-system'] as const : undefined))
+    const up = main.filter((x) => x && processMatches(x[0], x[1])).length
     const state = main.every((p) => p === undefined) ? 'hosts' : up === machines.length ? 'running' : up === 0 ? 'stopped' : 'partial'
     return { name: s.cluster ?? d.name, provider: s.provider, nodes: machines.length, state, stateDir } as ClusterRow
   }).sort((a, b) => a.name.localeCompare(b.name))

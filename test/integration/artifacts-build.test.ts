@@ -25,13 +25,14 @@ run('artifacts build: every component of the default config is built and reporte
     'kubernetes v1.35.4', 'containerd v2.2.9', 'runc v1.3.7', 'cni-plugins v1.9.1', 'crictl v1.34.0', 'etcd v3.6.16', 'coredns v1.14.7',
     'kube-router v2.1.0', // network.policy (on by default)
     'local-path-provisioner v0.0.30', 'metrics-server v0.8.0', // addons.storage, addons.metricsServer (on by default)
+    'metallb v0.15.2', 'traefik v3.6.12', // addons.loadBalancer, addons.ingress (on by default with nspawn)
   ])
   const files = Object.fromEntries(out.builds.flatMap((b) => Object.entries(b.files).map(([name, f]) => [name, { ...f, dir: b.dir }])))
   t.deepEqual(Object.keys(files).sort(), [
     'bridge', 'containerd', 'containerd-shim-runc-v2', 'coredns', 'crictl', 'ctr', 'etcd', 'etcdctl', 'host-local',
     'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-router', 'kube-scheduler', 'kubectl', 'kubelet', 'local-path-provisioner', 'loopback',
-    'metrics-server', 'portmap', 'runc',
-  ])
+    'metrics-server', 'portmap', 'runc', 'speaker', 'traefik',
+  ].concat('controller').sort())
   for (const [name, f] of Object.entries(files)) {
     t.regex(f.sha256, /^[0-9a-f]{64}$/, name)
     t.truthy(f.versionOutput, `${name} reports a version`)
@@ -49,19 +50,23 @@ run('artifacts build: every component of the default config is built and reporte
   t.regex(files['kube-router']!.versionOutput!, /v2\.1\.0/)
   t.regex(files['local-path-provisioner']!.versionOutput!, /v0\.0\.30/)
   t.regex(files['metrics-server']!.versionOutput!, /v0\.8\.0/)
+  // No version flag: the module version Go stamped in (go version -m).
+  t.is(files.controller!.versionOutput, 'go.universe.tf/metallb v0.15.2')
+  t.is(files.speaker!.versionOutput, 'go.universe.tf/metallb v0.15.2')
+  t.regex(files.traefik!.versionOutput!, /v3\.6\.12/)
 })
 
 run('artifacts build: a second run builds nothing and says so; list finds everything', async (t) => {
   const env = { HOME: path.dirname(path.dirname(cache)) }
   const again = await kubelab(['artifacts', 'build'], { env })
   t.is(again.code, 0, again.stderr)
-  t.regex(again.stderr, /nothing to build: 10 components up to date/)
+  t.regex(again.stderr, /nothing to build: 12 components up to date/)
   t.notRegex(again.stderr, /Building /)
   const json = await kubelab(['artifacts', 'build', '--json'], { env })
   t.true((JSON.parse(json.stdout) as BuildJson).builds.every((b) => b.action === 'up-to-date'))
   const list = await kubelab(['artifacts', 'list', '--json'], { env })
   t.is(list.code, 0, list.stderr)
   const rows = (JSON.parse(list.stdout) as { artifacts: { file: string; status: string; origin: string }[] }).artifacts
-  t.is(rows.length, 21)
+  t.is(rows.length, 24)
   t.true(rows.every((x) => x.status === 'cached'), JSON.stringify(rows.filter((x) => x.status !== 'cached')))
 })

@@ -1,5 +1,6 @@
 // The real `kubelab` bin as a user runs it: exit codes, where output goes, --json.
 import test from 'ava'
+import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -172,8 +173,13 @@ test('clusters: every cluster under the state root with its provider, node count
     mkdirSync(path.join(root, name))
     writeFileSync(path.join(root, name, 'state.json'), JSON.stringify({ cluster: name, provider, machines }))
   }
-  // This test's own PID stands for a live machine process; 2^22+1 is above Linux's pid_max default.
-  write('lab', 'nspawn', { cp: { pids: { nspawn: process.pid } }, w1: { pids: { nspawn: process.pid } } })
+  // A live systemd-nspawn is a process whose command line names it: a sleep started as one.
+  const nspawn = spawn('bash', ['-c', 'exec -a systemd-nspawn sleep 60'], { stdio: 'ignore' })
+  t.teardown(() => nspawn.kill())
+  await new Promise((r) => setTimeout(r, 200))
+  write('lab', 'nspawn', { cp: { pids: { nspawn: nspawn.pid! } }, w1: { pids: { nspawn: nspawn.pid! } } })
+  // This test's own PID is alive but not a machine: it does not count.
+  write('odd', 'nspawn', { cp: { pids: { nspawn: process.pid } } })
   write('old', 'qemu', { cp: { pids: { qemu: 4194305 } } })
   write('bm', 'ssh', { a: { pids: {} }, b: { pids: {} }, c: { pids: {} } })
   mkdirSync(path.join(root, 'not-a-cluster'))
@@ -182,8 +188,9 @@ test('clusters: every cluster under the state root with its provider, node count
   t.deepEqual((JSON.parse(r.stdout) as { clusters: object[] }).clusters.map((c) => ({ ...c, stateDir: undefined })), [
     { name: 'bm', provider: 'ssh', nodes: 3, state: 'hosts', stateDir: undefined },
     { name: 'lab', provider: 'nspawn', nodes: 2, state: 'running', stateDir: undefined },
+    { name: 'odd', provider: 'nspawn', nodes: 1, state: 'stopped', stateDir: undefined },
     { name: 'old', provider: 'qemu', nodes: 1, state: 'stopped', stateDir: undefined },
   ])
   const text = await kubelab(['clusters'], { env: { KUBELAB_STATE: root } })
-  t.regex(text.stdout, /^NAME +PROVIDER +NODES +STATE\nbm +ssh +3 +hosts\nlab +nspawn +2 +running\nold +qemu +1 +stopped\n$/)
+  t.regex(text.stdout, /^NAME +PROVIDER +NODES +STATE\nbm +ssh +3 +hosts\nlab +nspawn +2 +running\nodd +nspawn +1 +stopped\nold +qemu +1 +stopped\n$/)
 })

@@ -92,6 +92,19 @@ export function versionOutput(file: string, args: readonly string[]): Promise<st
   })
 }
 
+/**
+ * For a binary with no version flag (version_args: []): the module and version Go stamped into it
+ * (`go version -m`: `go.universe.tf/metallb v0.15.2`); null when it has no build info.
+ */
+export function goModuleVersion(file: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('go', ['version', '-m', file], { timeout: 10_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' } }, (err, stdout) => {
+      const mod = err ? undefined : /^\tmod\t(\S+)\t(\S+)/m.exec(stdout)
+      resolve(mod ? `${mod[1]} ${mod[2]}` : null)
+    })
+  })
+}
+
 async function goVersion(env: Readonly<Record<string, string | undefined>>): Promise<string | null> {
   const go = await findOnPath('go', env)
   if (!go) return null
@@ -105,7 +118,8 @@ async function describe(cache: string, dir: string, files: readonly LockFile[], 
     const file = path.join(dir, f.name)
     const sha256 = (await digestOf(cache, file))! // kept by file identity, so the first use need not hash again
     const size = (await sizeOf(file))!
-    out[f.name] = { sha256, size, versionOutput: runnable ? await versionOutput(file, f.versionArgs) : null }
+    const version = f.versionArgs.length === 0 ? goModuleVersion(file) : runnable ? versionOutput(file, f.versionArgs) : Promise.resolve(null)
+    out[f.name] = { sha256, size, versionOutput: await version }
   }
   return out
 }

@@ -204,7 +204,7 @@ traefik)
   [ -d "$dir/cmd/traefik" ] || { log "no cmd/traefik in $m@$version"; exit 1; }
   cp -r "$dir" src && chmod -R u+w src
   (cd src && CGO_ENABLED=0 go build -trimpath \
-    -ldflags "-s -w -X $m/pkg/version.Version=$version -X $m/pkg/version.Codename=kubelab -X $m/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -ldflags "-s -w -X $m/pkg/version.Version=$version -X $m/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -o "$partial/traefik" ./cmd/traefik)
   ;;
 pause)
