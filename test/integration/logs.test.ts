@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
+import { OTHER_ADDONS_OFF } from '../helpers/addons.ts'
 import { kubelab } from '../helpers/cli.ts'
 import { cacheDir } from '../../scripts/lib/artifacts/cache.ts'
 import { hostArch } from '../../scripts/lib/artifacts/lock.ts'
@@ -22,7 +23,8 @@ const config = path.join(work, 'cluster.config.yaml')
 const state = path.join(work, 'state')
 const env = { KUBELAB_STATE: state }
 const base = parse(readFileSync(path.join(ROOT, 'cluster.config.yaml'), 'utf8')) as { nodes: unknown[]; kubernetes: { version: string } } & Record<string, unknown>
-writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.86.0.0/24' }, nodes: base.nodes.slice(0, 2) }))
+// The addons a logs bundle does not need stay off (CI time); CoreDNS stays (its pods are in the bundle).
+writeFileSync(config, JSON.stringify({ ...base, name, provider: { type: 'nspawn', network: '10.86.0.0/24' }, nodes: base.nodes.slice(0, 2), addons: { ...base.addons as object, ...OTHER_ADDONS_OFF } }))
 
 interface Index { cluster: string; nodes: string[]; files: { file: string; node: string; what: string; ok: boolean; bytes: number }[]; problems: string[] }
 
