@@ -150,7 +150,8 @@ async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonM
     if (pending) return `${d.namespace}/${d.name}: ${pending}`
   }
   for (const d of spec.daemonSets ?? []) {
-    const pending = daemonSetPending(find('DaemonSet', d)!)
+    const ds = find('DaemonSet', d)
+    const pending = ds ? daemonSetPending(ds) : 'not in the cluster'
     if (pending) return `${d.namespace}/${d.name}: ${pending}; pods: ${await podStates(ctx, d)}`
   }
   if (resources) {
