@@ -1,4 +1,4 @@
-// The converge steps that have landed (os:prep, artifacts:upload, runtime:containerd, runtime:images, runtime:workload-images) on real
+// The converge steps that have landed (os:prep, artifacts:upload, runtime:containerd, runtime:images) on real
 // nspawn machines through the CLI: first run changes every node; a re-run changes nothing and
 // restarts nothing; drift (a removed binary, an edited config) is repaired on that node only.
 import test from 'ava'
@@ -14,7 +14,7 @@ const env = { KUBELAB_STATE: path.join(work, 'state') }
 writeFileSync(config, `name: ${name}\nprovider: {type: nspawn, network: 10.82.0.0/24}\nnodes:\n  - {name: cp, role: control-plane}\n  - {name: w1, role: worker}\n`)
 const ssh = (node: string, cmd: string) => kubelab(['ssh', node, '-c', config, '--', cmd], { env })
 const mainPid = async (node: string) => (await ssh(node, 'systemctl show -p MainPID --value containerd')).stdout.trim()
-const up = (...extra: string[]) => kubelab(['up', '-c', config, '--until', 'runtime:workload-images', ...extra], { env, timeoutMs: 180_000 })
+const up = (...extra: string[]) => kubelab(['up', '-c', config, '--until', 'runtime:images', ...extra], { env, timeoutMs: 180_000 })
 
 test.after.always(async () => {
   await kubelab(['down', '-c', config], { env })
@@ -35,7 +35,6 @@ test.serial('first up converges every node: containerd, runc and the CNI plugins
   const images = await ssh('w1', 'ctr -n k8s.io images ls -q')
   t.regex(images.stdout, /^registry\.k8s\.io\/pause:3\.10\.1$/m, 'the sandbox image is imported under the pinned name')
   t.regex(r.stderr, /✓ Importing the sandbox image \(pause\) {2}2 nodes, 2 changed/)
-  t.regex(r.stderr, /✓ Importing local workload images \(testbox, CoreDNS, the addons'\) {2}2 nodes, 2 changed/)
   // CRI end to end: a pod sandbox (the imported pause image, runc, the bridge CNI) gets an IP
   // from the node's own pod CIDR.
   const sandbox = await ssh('w1', [
@@ -51,9 +50,8 @@ test.serial('a re-run changes nothing and restarts nothing', async (t) => {
   const before = [await mainPid('cp'), await mainPid('w1')]
   const r = await up()
   t.is(r.code, 0, r.stderr)
-  // os:prep, os:resolver, artifacts:upload, runtime:containerd, runtime:registries, runtime:images,
-  // runtime:workload-images
-  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 7, r.stderr)
+  // os:prep, os:resolver, artifacts:upload, runtime:containerd, runtime:registries, runtime:images
+  t.is((r.stderr.match(/2 nodes, unchanged/g) ?? []).length, 6, r.stderr)
   t.deepEqual([await mainPid('cp'), await mainPid('w1')], before)
 })
 

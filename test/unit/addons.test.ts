@@ -44,7 +44,7 @@ test('a switch that is not a boolean, and an unknown addon, are problems with th
   t.regex(text, /traefik/)
 })
 
-test('the list: one record per addon, its steps addons:<name> after the nodes are Ready, its checks in the suite', (t) => {
+test('the list: one record per addon, its steps addons:<name> after the nodes are Ready and hold the images, its checks in the suite', (t) => {
   t.is(new Set(ADDONS.map((a) => a.name)).size, ADDONS.length)
   for (const a of ADDONS) {
     t.true(a.name in parse().addons, `${a.name} is a key of addons:`)
@@ -54,7 +54,10 @@ test('the list: one record per addon, its steps addons:<name> after the nodes ar
     }
     for (const c of a.checks) t.true(CHECKS.includes(c), `${c.id} in the suite`)
   }
-  for (const id of ['addons:coredns', 'addons:storage', 'addons:metricsServer']) t.deepEqual(STEPS.find((s) => s.id === id)?.waitsFor, ['nodes:ready'], id)
+  for (const id of ['addons:coredns', 'addons:storage', 'addons:metricsServer', 'addons:loadBalancer', 'addons:ingress']) t.deepEqual(STEPS.find((s) => s.id === id)?.waitsFor, ['nodes:ready', 'images:imported'], id)
+  // Ready does not wait for kubelab's own images; the addons do.
+  t.false(STEPS.find((s) => s.id === 'node:ready')!.after!.includes('runtime:workload-images'))
+  t.is(STEPS.find((s) => s.id === 'runtime:workload-images')!.establishes, 'images:imported')
   // On or off the manifest addons' steps run (off: they remove what is left), with a managed control plane only.
   const storageStep = STEPS.find((s) => s.id === 'addons:storage')!
   t.true(storageStep.when!(parse('addons: {storage: false}\n')))

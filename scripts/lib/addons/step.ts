@@ -178,7 +178,8 @@ export function manifestAddonStep(spec: ManifestAddonSpec): Step {
     when: (config) => config.controlPlane.mode === 'managed',
     // After every node is Ready with kube-proxy synced: a pod that starts before its node's Service
     // rules exist dials the API's ClusterIP into the void and waits out a 30 s connect timeout.
-    waitsFor: ['nodes:ready'],
+    // And once every node holds the addons' images (there is no registry to pull them from).
+    waitsFor: ['nodes:ready', 'images:imported'],
     check: async (ctx) => on(ctx)
       ? (await notConverged(ctx, spec, spec.manifest(ctx), spec.resources?.(ctx))) === undefined
       : (await leftovers(ctx, spec.name)).length === 0,

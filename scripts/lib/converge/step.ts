@@ -29,6 +29,8 @@ export type Condition =
   | 'join:token'
   /** Every node is Ready, its kube-proxy synced. */
   | 'nodes:ready'
+  /** Every node holds kubelab's workload images (testbox, CoreDNS, the addons'). */
+  | 'images:imported'
 
 export interface Step {
   /** Stable id, `area:thing`, used in errors, --json, timings and `--until`. */

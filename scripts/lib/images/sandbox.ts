@@ -23,6 +23,8 @@ export interface LocalImage {
   readonly sha256: string
   /** The manifest digest containerd reports for the imported image. */
   readonly digest: string
+  /** Imported on the control-plane nodes only (its pods are pinned there); absent: on every node. */
+  readonly controlPlaneOnly?: boolean
 }
 
 function sourceHash(): string {

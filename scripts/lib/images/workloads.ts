@@ -168,9 +168,18 @@ export async function ensureBinaryImage(cacheDir: string, artifact: Artifact, pr
     writeImage(tar, binarySpec(imageRef(artifact), artifact.file, artifact.path)))
 }
 
+/**
+ * The addons' images whose pods run on the control plane only (their manifests pin them there):
+ * Traefik's is 178 MB, and importing it on every worker held up every node's join on a 2-core host.
+ */
+export const CONTROL_PLANE_IMAGES: readonly string[] = ['traefik']
+
 /** testbox always; one image per `nodes: image` artifact (the enabled addons' binaries). */
 export async function ensureWorkloadImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress): Promise<LocalImage[]> {
   const images = [await ensureTestboxImage(cacheDir, progress)]
-  for (const a of artifacts.filter((x) => x.nodes === 'image')) images.push(await ensureBinaryImage(cacheDir, a, progress))
+  for (const a of artifacts.filter((x) => x.nodes === 'image')) {
+    const image = await ensureBinaryImage(cacheDir, a, progress)
+    images.push(CONTROL_PLANE_IMAGES.includes(a.component) ? { ...image, controlPlaneOnly: true } : image)
+  }
   return images
 }

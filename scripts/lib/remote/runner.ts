@@ -252,6 +252,12 @@ export class SshRunner implements Runner {
     return 'sent'
   }
 
+  sharedPath(localFile: string): string | undefined {
+    const shared = this.options.sharedDir
+    const rel = shared ? relative(shared.hostPath, localFile) : undefined
+    return shared && rel && !rel.startsWith('..') && !isAbsolute(rel) ? `${shared.nodePath}/${rel}` : undefined
+  }
+
   /** Closes every session and the connection. The Runner cannot be used afterwards. */
   close(): void {
     this.closed = true

@@ -52,6 +52,11 @@ export interface Runner {
   writeFiles(files: readonly FileToWrite[], options?: RunOptions): Promise<void>
   /** Puts a local file at `remotePath` unless the node already has `sha256` there ('skipped'); verified. */
   upload(localFile: string, remotePath: string, sha256: string, options?: UploadOptions): Promise<'skipped' | 'sent'>
+  /**
+   * Where the node reads `localFile` in place, when it lies in the host folder shared read-only
+   * into the machine (nspawn's cache bind); undefined elsewhere (then upload it).
+   */
+  sharedPath?(localFile: string): string | undefined
   /** Ends every session and the connection; the Runner cannot be used afterwards. */
   close(): void
 }

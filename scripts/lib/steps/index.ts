@@ -32,7 +32,6 @@ export const STEPS: readonly Step[] = [
   runtimeContainerd,   // runtime:containerd   containerd + runc + CNI plugins, config as data
   runtimeRegistries,   // runtime:registries   certs.d/<host>/hosts.toml: mirrors, CA, http, localhost:PORT (no restart)
   runtimeImages,       // runtime:images       the sandbox image (pause) into k8s.io, before kubelet
-  runtimeWorkloadImages, // runtime:workload-images testbox and the addons' images: beside the join, before node:ready
   // Control plane (managed): one service after another on the control-plane node
   pkiCerts,            // pki:certs            the PKI kubelab issued, installed
   cpEtcd,              // cp:etcd
@@ -49,6 +48,7 @@ export const STEPS: readonly Step[] = [
   networkPodRoutes,    // network:pod-routes   routes to the other nodes' pod CIDRs
   networkPolicy,       // network:policy       network.policy: kube-router's firewall (NetworkPolicy) on every node, read-only RBAC
   nodeReady,           // node:ready
+  runtimeWorkloadImages, // runtime:workload-images testbox and the addons' images, once the node is Ready (their IO no longer slows the join); establishes images:imported
   // Addons (addons/index.ts, one folder each): addons:registry, addons:coredns, addons:storage, addons:metricsServer
   ...ADDONS.flatMap((a) => a.steps),
 ]

@@ -142,7 +142,9 @@ export const nodeReady: Step = {
   id: 'node:ready',
   title: 'Waiting for the node to be Ready',
   on: 'all',
-  after: ['join:serving-cert', 'kube-proxy:config', 'network:pod-routes', 'runtime:workload-images'],
+  // Not the workload images: a node is Ready whatever kubelab's own images are; the addons wait
+  // for them (images:imported), so the big ones (Traefik's) do not hold up Ready.
+  after: ['join:serving-cert', 'kube-proxy:config', 'network:pod-routes'],
   establishes: 'nodes:ready',
   check: async (ctx, node) => (await readiness(ctx, node)) === undefined,
   apply: (ctx, node) => wait(ctx, node, `${node.spec.name} to be Ready`, () => readiness(ctx, node)),

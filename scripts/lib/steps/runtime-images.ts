@@ -32,18 +32,24 @@ async function missing(ctx: StepContext, node: NodeHandle, images: readonly Loca
 }
 
 /** A step that imports the local images `pick` chooses (upload of the archive, then `ctr images import`). */
-export function imageStep(o: { id: string; title: string; after: string[]; pick: (images: readonly LocalImage[]) => LocalImage[] }): Step {
+export function imageStep(o: { id: string; title: string; after: string[]; establishes?: Step['establishes']; pick: (images: readonly LocalImage[], node: NodeHandle) => LocalImage[] }): Step {
   return {
     id: o.id,
     title: o.title,
     on: 'all',
     after: o.after,
-    check: async (ctx, node) => (await missing(ctx, node, o.pick(ctx.images))).length === 0,
+    ...(o.establishes ? { establishes: o.establishes } : {}),
+    check: async (ctx, node) => (await missing(ctx, node, o.pick(ctx.images, node))).length === 0,
     async apply(ctx, node) {
-      for (const image of await missing(ctx, node, o.pick(ctx.images))) {
-        const remote = `${IMAGES_DIR}/${image.tar.split('/').pop()}`
-        await node.runner.upload(image.tar, remote, image.sha256)
-        await node.runner.$`${CTR} -n k8s.io images import --local ${remote} >/dev/null`
+      for (const image of await missing(ctx, node, o.pick(ctx.images, node))) {
+        // In the host's cache, shared read-only into the machine: imported from there, with no
+        // copy (the archive is the host's own, hashed when it was written); else uploaded first.
+        let from = node.runner.sharedPath?.(image.tar)
+        if (!from) {
+          from = `${IMAGES_DIR}/${image.tar.split('/').pop()}`
+          await node.runner.upload(image.tar, from, image.sha256)
+        }
+        await node.runner.$`${CTR} -n k8s.io images import --local ${from} >/dev/null`
       }
     },
   }

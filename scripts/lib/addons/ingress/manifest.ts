@@ -53,6 +53,11 @@ export function ingressObjects(image: string): Doc[] {
           spec: {
             serviceAccountName: INGRESS_NAME,
             terminationGracePeriodSeconds: 10,
+            // On the control plane, the one node its image is imported on (images/workloads.ts
+            // CONTROL_PLANE_IMAGES: 178 MB, not copied to every worker). The Service reaches it
+            // from every node.
+            nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+            tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
             securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
             containers: [{
               name: 'traefik',
