@@ -230,10 +230,9 @@ export class SshRunner implements Runner {
     if (tmp === 'skipped') return 'skipped'
     const t0 = performance.now()
     await this.withRemoteTemp(tmp, run, async () => {
-      const shared = this.options.sharedDir
-      const rel = shared ? relative(shared.hostPath, localFile) : undefined
-      if (shared && rel && !rel.startsWith('..') && !isAbsolute(rel)) {
-        await this.run(`cp -- ${quote(`${shared.nodePath}/${rel}`)} ${quote(tmp)}`, run)
+      const shared = this.sharedPath(localFile)
+      if (shared) {
+        await this.run(`cp -- ${quote(shared)} ${quote(tmp)}`, run)
       } else {
         await this.streamTo(tmp, createReadStream(localFile, { highWaterMark: 1 << 20 }), options.sudo ?? this.sudo)
       }
