@@ -4,7 +4,7 @@
 // certificates carrying it. No network; one store is built once and copied where a test mutates.
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -310,6 +310,21 @@ test('a second ensurePki with the same inputs writes no file', async (t) => {
   t.deepEqual(snapshot(dir, files()), before)
   t.deepEqual(again.manifest, first.manifest)
   t.is(again.caCertHash, first.caCertHash)
+})
+
+test('the check stamp: a re-run takes the store as checked, yet a changed file or a date near renewal is checked in full', async (t) => {
+  const dir = copyStore()
+  await ensurePki(dir, config, cp, OPTIONS)
+  t.true(existsSync(path.join(dir, '.verified.json')), 'a full check leaves its stamp')
+  t.false((await new PkiStore(dir).files()).includes('.verified.json'), 'the stamp is no PKI file')
+  // A certificate replaced by another's bytes: the stamp no longer matches, the full check repairs it.
+  writeFileSync(f('apiserver.crt', dir), read('front-proxy-client.crt'))
+  const repaired = await ensurePki(dir, config, cp, OPTIONS)
+  t.deepEqual(repaired.changed.map((c) => c.file), ['apiserver.crt'])
+  t.deepEqual((await ensurePki(dir, config, cp, OPTIONS)).changed, [])
+  // 340 days on, leaves (1 year) are within 30 days of expiry: re-issued although the bytes match the stamp.
+  const later = await ensurePki(dir, config, cp, { ...OPTIONS, now: new Date(Date.now() + 340 * 24 * 3600_000) })
+  t.true(later.changed.some((c) => c.file === 'apiserver.crt' && /expires in/.test(c.reason)), JSON.stringify(later.changed))
 })
 
 test('a new control-plane address re-issues only the certificates carrying it; CAs and keys are kept', async (t) => {

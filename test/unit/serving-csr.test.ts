@@ -69,7 +69,7 @@ function joinFixture(request: (address: string) => string) {
   const calls: string[] = []
   const csrList = JSON.stringify({ items: [{ metadata: { name: 'csr-w1' }, spec: { signerName: 'kubernetes.io/kubelet-serving', username: 'system:node:w1', request: request(w1.spec.address), usages } }] })
   cp.runner.on((s) => s.includes(' get csr -o json'), { stdout: csrList })
-  cp.runner.on((s) => s.includes(' get -o json -- node w1'), { stdout: JSON.stringify({ metadata: { labels: {} } }) })
+  cp.runner.on((s) => s.includes(' get --raw /api/v1/nodes/w1'), { stdout: JSON.stringify({ metadata: { labels: {} } }) })
   cp.runner.on((s) => s.includes(' label --overwrite'), {})
   cp.runner.on((s) => / certificate (approve|deny) /.test(s), (s) => {
     calls.push(s.replace(/^.* certificate /, ''))

@@ -37,6 +37,15 @@ export interface AddonManifest {
   readonly objects: readonly string[]
   /** Namespaced objects by namespace (cluster-scoped under ''), for one `kubectl get` each. */
   readonly byNamespace: ReadonlyMap<string, readonly string[]>
+  /** Each object's apiVersion, kind, name and namespace (its path in the API: node/cluster-api.ts). */
+  readonly refs: readonly ObjectRef[]
+}
+
+export interface ObjectRef {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly name: string
+  readonly namespace?: string | undefined
 }
 
 /** The objects as the addon `addon` applies them, in order. */
@@ -49,10 +58,13 @@ export function addonManifest(addon: string, docs: readonly Doc[]): AddonManifes
     const ns = d.metadata.namespace ?? ''
     byNamespace.set(ns, [...byNamespace.get(ns) ?? [], `${d.kind.toLowerCase()}/${d.metadata.name}`])
   }
+  let yaml: string | undefined
   return {
-    yaml: annotated.map((d) => stringify(d, { lineWidth: 0 })).join('---\n'),
+    // Written only when the step applies it (a re-run that finds the manifest in place never does).
+    get yaml() { return yaml ??= annotated.map((d) => stringify(d, { lineWidth: 0 })).join('---\n') },
     sha256,
     objects: docs.map((d) => `${d.kind.toLowerCase()}/${d.metadata.name}`),
     byNamespace,
+    refs: docs.map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, namespace: d.metadata.namespace })),
   }
 }

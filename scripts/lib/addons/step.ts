@@ -11,6 +11,7 @@
 import { addonEnabled, type AddonsConfig } from '../config/types.ts'
 import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
+import { apiGet, hostReadsApi, objectPath } from '../node/cluster-api.ts'
 import { kubectl, kubectlApply } from '../node/kubectl.ts'
 import { ADDON_KINDS, ADDON_LABEL, MANIFEST_ANNOTATION, type AddonManifest } from './manifest.ts'
 
@@ -113,8 +114,21 @@ async function unavailableReason(ctx: StepContext, d: Workload, c?: { status: st
   return `${d.namespace}/${d.name}: ${condition}; pods: ${await podStates(ctx, d)}`
 }
 
-/** The objects of `m` as the cluster has them (a reason string when the read fails). */
+/** Kinds whose status the checks read; of the others only the metadata is fetched. */
+const STATUS_KINDS = new Set(['Deployment', 'DaemonSet'])
+
+/**
+ * The objects of `m` as the cluster has them (a reason string when a read fails): one GET each
+ * from the host where it reaches the API server, else one `kubectl get` per namespace on the node.
+ */
 async function objectsOf(ctx: StepContext, m: AddonManifest): Promise<Obj[] | string> {
+  if (hostReadsApi(ctx)) {
+    const replies = await Promise.all(m.refs.map(async (ref) => ({ ref, r: await apiGet(ctx, objectPath(ref), { metadataOnly: !STATUS_KINDS.has(ref.kind) }) })))
+    const failed = replies.find(({ r }) => r.status !== 200 && r.status !== 404)
+    if (failed) return `reading ${failed.ref.kind} ${failed.ref.name} failed: ${failed.r.error ?? `HTTP ${failed.r.status}`}`
+    // A metadata-only answer says `kind: PartialObjectMetadata`: the kind is the manifest's.
+    return replies.filter(({ r }) => r.status === 200).map(({ ref, r }) => ({ ...JSON.parse(r.body) as Obj, kind: ref.kind }))
+  }
   const items: Obj[] = []
   for (const [ns, objects] of m.byNamespace) {
     const r = await kubectl(ctx.nodes, [...(ns ? ['-n', ns] : []), 'get', ...objects, '-o', 'json', '--ignore-not-found'], { nothrow: true })

@@ -7,22 +7,19 @@
 //   build.lock.json                        the local lock of builds: sha256, size, --version output
 //   verified/KEY.json                      a file's sha256 kept by its identity (verify.ts)
 //   tmp/                                   partial downloads (resumable) and staging files
+//   parsed/HEX.json                        large YAML texts parsed once (host/parsed-yaml.ts)
 //
 // Every write is atomic (temp file + rename), so an interrupted run leaves nothing that looks done.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { writeJsonFile } from '../host/files.ts'
 import { withFileLock } from '../providers/common/lock.ts'
 import type { Arch, NodeSelector } from './lock.ts'
 
-export function cacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  if (env.KUBELAB_CACHE) return path.resolve(env.KUBELAB_CACHE)
-  return path.join(env.HOME ?? os.homedir(), '.cache', 'kubelab')
-}
+export { cacheDir } from '../host/cache-dir.ts'
 
 export function blobPath(cache: string, sha256: string): string {
   return path.join(cache, 'blobs', 'sha256', sha256)

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { parseDocument } from 'yaml'
 import { ArtifactError } from '../errors.ts'
 import { packagePath } from '../host/package.ts'
+import { parsedOnce } from '../host/parsed-yaml.ts'
 
 export const ARCHES = ['amd64', 'arm64'] as const
 export type Arch = (typeof ARCHES)[number]
@@ -98,9 +99,13 @@ export function mirrorPath(c: LockComponent, arch: Arch): string {
 }
 
 export function parseLock(text: string, file: string): VersionsLock {
-  const doc = parseDocument(text, { uniqueKeys: true })
-  const problems: string[] = doc.errors.map((e) => e.message)
-  const raw = problems.length ? {} : (doc.toJS() as unknown)
+  const parsed = parsedOnce('versions-lock', text, (t) => {
+    const doc = parseDocument(t, { uniqueKeys: true })
+    const errors = doc.errors.map((e) => e.message)
+    return { value: { errors, raw: errors.length ? {} : (doc.toJS() as unknown) }, keep: errors.length === 0 }
+  })
+  const problems: string[] = [...parsed.errors]
+  const raw = parsed.raw
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   const str = (v: unknown, at: string): string => {
     if (typeof v === 'string' && v !== '') return v

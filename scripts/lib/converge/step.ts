@@ -11,7 +11,6 @@ import type { LocalImage } from '../images/sandbox.ts'
 import type { Progress } from '../log/progress.ts'
 import type { NodeHandle } from '../node/types.ts'
 import type { PkiFiles } from '../pki/bundle.ts'
-import type { Result } from '../remote/types.ts'
 
 export type StepTarget = 'all' | 'control-plane' | 'workers'
 
@@ -85,9 +84,9 @@ export interface StepContext extends StepInputs {
   readonly signal?: AbortSignal
   /**
    * Within one round of checks made all at once (runner.ts checkAll) only: API reads shared by
-   * the checks (node/kubectl.ts kubectlRead), so the same `kubectl get` runs once per round.
+   * the checks (node/cluster-api.ts apiGet, node/kubectl.ts kubectlRead), each made once per round.
    */
-  readonly reads?: Map<string, Promise<Result>>
+  readonly reads?: Map<string, Promise<unknown>>
 }
 
 /** Whether the step exists for this config. */

@@ -23,6 +23,8 @@ export interface PkiFiles {
   /** What the control-plane node gets: CA certs, certs and keys, sa.*, component kubeconfigs, encryption config. */
   files(role: 'control-plane'): readonly PkiLocalFile[]
   readonly ca: PkiLocalFile
+  /** The cluster admin's kubeconfig (server: the API server's loopback forward). */
+  readonly admin: PkiLocalFile
   readonly kubeProxyKubeconfig: PkiLocalFile
   /** network.policy: the node's own kubeconfig for its NetworkPolicy enforcer (undefined when the store has none). */
   kubeRouterKubeconfig(node: string): PkiLocalFile | undefined
@@ -50,6 +52,7 @@ export async function pkiBundle(
   const bundle: PkiFiles = {
     files: () => cpFiles,
     ca: entry('ca.crt'),
+    admin: entry('admin.conf'),
     kubeProxyKubeconfig: entry('kube-proxy.conf'),
     kubeRouterKubeconfig: (node) => {
       const e = result.manifest.find((m) => m.file === kubeRouterKubeconfigFile(node))

@@ -15,7 +15,7 @@ import {
   parseBootstrapToken, parseBootstrapTokenSecret,
 } from './bootstrap.ts'
 import {
-  caCertHash, caProblem, certProblem, issueCa, issueLeaf, type CaSpec, type CertificateAuthority, type LeafSpec,
+  caCertHash, caProblem, certProblem, issueCa, issueLeaf, RENEW_BEFORE_DAYS, type CaSpec, type CertificateAuthority, type LeafSpec,
 } from './certs.ts'
 import { CLUSTER_CA, controlPlanePki, type ControlPlanePki, type PkiOptions } from './control-plane.ts'
 import { encryptionConfig, generateEncryptionKey, parseEncryptionKey } from './encryption.ts'
@@ -138,7 +138,7 @@ export class PkiStore {
       for (const e of entries) {
         const f = rel ? `${rel}/${e.name}` : e.name
         if (e.isDirectory()) out.push(...await walk(f))
-        else if (!e.name.includes('.tmp-')) out.push(f)
+        else if (!e.name.includes('.tmp-') && !e.name.startsWith('.')) out.push(f)
       }
       return out
     }
@@ -179,6 +179,29 @@ export function storeFiles(pki: ControlPlanePki): string[] {
     ...pki.kubeconfigs.map((k) => k.file),
     'bootstrap-kubeconfig', 'bootstrap-token.yaml', 'bootstrap-rbac.yaml', 'encryption-config.yaml',
   ]
+}
+
+/** The store's record of its last full check (a dot file: never installed, listed or described). */
+const VERIFIED = '.verified.json'
+const DAY_MS = 24 * 3600_000
+
+async function readVerified(store: PkiStore): Promise<{ digest: string; renewBy: string } | undefined> {
+  try {
+    const v = JSON.parse((await store.read(VERIFIED)) ?? '') as { digest?: unknown; renewBy?: unknown }
+    return typeof v.digest === 'string' && typeof v.renewBy === 'string' ? { digest: v.digest, renewBy: v.renewBy } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** sha256 over the specs and the bytes of every CA, certificate, key, kubeconfig and key file the checks read. */
+async function credentialsDigest(store: PkiStore, pki: ControlPlanePki): Promise<string> {
+  const h = createHash('sha256').update(`checks v1\0${JSON.stringify(pki)}`)
+  const files = [...pki.cas, ...pki.certs].flatMap((c) => [`${c.name}.crt`, `${c.name}.key`])
+  for (const f of [...files, ...pki.kubeconfigs.map((k) => k.file), 'sa.key', 'sa.pub', 'encryption-config.yaml']) {
+    h.update(`\0${f}\0${(await store.read(f)) ?? '(missing)'}`)
+  }
+  return h.digest('hex')
 }
 
 /** A CA kept from the store or made anew. */
@@ -228,37 +251,56 @@ export async function ensurePki(
   const changes = new Map<string, string>()
   const note = (file: string, written: boolean, reason: string) => { if (written && !changes.has(file)) changes.set(file, reason) }
 
-  const cas = new Map<string, CertificateAuthority>()
-  for (const spec of pki.cas) cas.set(spec.name, await ensureCa(store, spec, now, changes))
-  const caOf = (spec: LeafSpec) => cas.get(spec.signer)!
-  const clusterCa = cas.get(CLUSTER_CA.name)!
-
-  for (const spec of pki.certs) {
-    const got = await ensureLeaf(spec, caOf(spec), {
-      certPem: await store.read(`${spec.name}.crt`), keyPem: await store.read(`${spec.name}.key`),
-    }, now)
-    note(`${spec.name}.key`, await store.put(`${spec.name}.key`, got.keyPem, 0o600), got.reason ?? 'rewritten')
-    note(`${spec.name}.crt`, await store.put(`${spec.name}.crt`, got.certPem, 0o644), got.reason ?? 'rewritten')
-  }
-
   const clusterName = config.name
-  for (const k of pki.kubeconfigs) {
-    const old = parseKubeconfig((await store.read(k.file)) ?? '')
-    const got = await ensureLeaf(k.user, caOf(k.user), { certPem: old?.certPem, keyPem: old?.keyPem }, now)
-    const text = kubeconfig({ clusterName, server: k.server, caPem: caOf(k.user).certPem }, k.user.commonName, got)
-    note(k.file, await store.put(k.file, text, 0o600), got.reason ?? 'server or CA changed')
+  // The checks below parse every key and certificate; a store already checked for these inputs,
+  // byte for byte, with nothing near renewal, is taken as it is (the stamp in VERIFIED).
+  const stamp = await readVerified(store)
+  const digest = await credentialsDigest(store, pki)
+  let clusterCaPem: string
+  if (stamp?.digest === digest && now.getTime() < Date.parse(stamp.renewBy)) {
+    clusterCaPem = (await store.read(`${CLUSTER_CA.name}.crt`))!
+  } else {
+    const expiries: Date[] = []
+    const cas = new Map<string, CertificateAuthority>()
+    for (const spec of pki.cas) {
+      const ca = await ensureCa(store, spec, now, changes)
+      cas.set(spec.name, ca)
+      expiries.push(ca.cert.notAfter)
+    }
+    const caOf = (spec: LeafSpec) => cas.get(spec.signer)!
+    clusterCaPem = cas.get(CLUSTER_CA.name)!.certPem
+
+    for (const spec of pki.certs) {
+      const got = await ensureLeaf(spec, caOf(spec), {
+        certPem: await store.read(`${spec.name}.crt`), keyPem: await store.read(`${spec.name}.key`),
+      }, now)
+      note(`${spec.name}.key`, await store.put(`${spec.name}.key`, got.keyPem, 0o600), got.reason ?? 'rewritten')
+      note(`${spec.name}.crt`, await store.put(`${spec.name}.crt`, got.certPem, 0o644), got.reason ?? 'rewritten')
+      expiries.push(new x509.X509Certificate(got.certPem).notAfter)
+    }
+
+    for (const k of pki.kubeconfigs) {
+      const old = parseKubeconfig((await store.read(k.file)) ?? '')
+      const got = await ensureLeaf(k.user, caOf(k.user), { certPem: old?.certPem, keyPem: old?.keyPem }, now)
+      const text = kubeconfig({ clusterName, server: k.server, caPem: caOf(k.user).certPem }, k.user.commonName, got)
+      note(k.file, await store.put(k.file, text, 0o600), got.reason ?? 'server or CA changed')
+      expiries.push(new x509.X509Certificate(got.certPem).notAfter)
+    }
+
+    // Service-account signing key: kept forever once made (rotating it invalidates every SA token).
+    const oldSa = await store.read('sa.key')
+    const saKey = (oldSa !== undefined ? await importKeyPair(oldSa) : undefined) ?? await generateKeyPair()
+    note('sa.key', await store.put('sa.key', saKey.privatePem, 0o600), 'created')
+    note('sa.pub', await store.put('sa.pub', publicKeyPem(saKey.privatePem), 0o644), 'created')
+
+    // Encryption key: kept forever once made (losing it loses every Secret).
+    const oldEnc = await store.read('encryption-config.yaml')
+    const encKey = (oldEnc !== undefined ? parseEncryptionKey(oldEnc) : undefined) ?? generateEncryptionKey()
+    note('encryption-config.yaml', await store.put('encryption-config.yaml', encryptionConfig(encKey), 0o600), 'created')
+
+    const first = Math.min(...expiries.map((d) => d.getTime()))
+    await store.put(VERIFIED, `${JSON.stringify({ digest: await credentialsDigest(store, pki), renewBy: new Date(first - RENEW_BEFORE_DAYS * DAY_MS).toISOString() })}\n`, 0o600)
   }
-
-  // Service-account signing key: kept forever once made (rotating it invalidates every SA token).
-  const oldSa = await store.read('sa.key')
-  const saKey = (oldSa !== undefined ? await importKeyPair(oldSa) : undefined) ?? await generateKeyPair()
-  note('sa.key', await store.put('sa.key', saKey.privatePem, 0o600), 'created')
-  note('sa.pub', await store.put('sa.pub', publicKeyPem(saKey.privatePem), 0o644), 'created')
-
-  // Encryption key: kept forever once made (losing it loses every Secret).
-  const oldEnc = await store.read('encryption-config.yaml')
-  const encKey = (oldEnc !== undefined ? parseEncryptionKey(oldEnc) : undefined) ?? generateEncryptionKey()
-  note('encryption-config.yaml', await store.put('encryption-config.yaml', encryptionConfig(encKey), 0o600), 'created')
 
   // Bootstrap token: an explicit one wins; else keep the stored one while it has an hour left.
   const ttlMs = (options.tokenTtlHours ?? DEFAULT_TOKEN_TTL_HOURS) * 3600_000
@@ -277,13 +319,13 @@ export async function ensurePki(
   const tokenReason = oldToken ? 'token replaced' : 'created'
   note('bootstrap-token.yaml', await store.put('bootstrap-token.yaml', bootstrapTokenSecret(token.token, token.expiration), 0o600), tokenReason)
   note('bootstrap-kubeconfig', await store.put('bootstrap-kubeconfig',
-    kubeconfig({ clusterName, server: pki.nodeServer, caPem: clusterCa.certPem }, 'kubelet-bootstrap', { token: token.token }), 0o600), tokenReason)
+    kubeconfig({ clusterName, server: pki.nodeServer, caPem: clusterCaPem }, 'kubelet-bootstrap', { token: token.token }), 0o600), tokenReason)
   note('bootstrap-rbac.yaml', await store.put('bootstrap-rbac.yaml', bootstrapRbac(), 0o644), 'created')
 
   return {
     manifest: await store.manifest(storeFiles(pki)),
     changed: [...changes].map(([file, reason]) => ({ file, reason })),
-    caCertHash: caCertHash(clusterCa.certPem),
+    caCertHash: caCertHash(clusterCaPem),
     tokenId: parseBootstrapToken(token.token)!.id,
   }
 }

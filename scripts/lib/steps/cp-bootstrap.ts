@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs'
 import { parse, parseAllDocuments } from 'yaml'
 import type { Step, StepContext } from '../converge/step.ts'
-import { kubectl, kubectlApply, controlPlaneOf } from '../node/kubectl.ts'
+import { apiGet } from '../node/cluster-api.ts'
+import { kubectlApply, controlPlaneOf } from '../node/kubectl.ts'
 import { hasJoined } from '../node/joined.ts'
 import { bootstrapRbac, bootstrapTokenSecret, externalJoinManifest, parseBootstrapToken } from '../pki/bootstrap.ts'
 
@@ -44,11 +45,13 @@ export const cpBootstrap: Step = {
   after: ['cp:apiserver'],
   establishes: 'join:token',
   async check(ctx) {
-    if (!(await kubectl(ctx.nodes, ['get', 'clusterrolebinding', ...bindingNames(), 'kubelab:node-proxier'], { nothrow: true })).ok) return false
-    const info = await kubectl(ctx.nodes, ['-n', 'kube-public', 'get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.kubeconfig}'], { nothrow: true })
-    if (!info.ok || info.stdout.trim() !== externalJoin(ctx).clusterInfo.trim()) return false
+    const bindings = await Promise.all([...bindingNames(), 'kubelab:node-proxier'].map((b) =>
+      apiGet(ctx, `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${b}`, { metadataOnly: true })))
+    if (bindings.some((r) => r.status !== 200)) return false
+    const info = await apiGet(ctx, '/api/v1/namespaces/kube-public/configmaps/cluster-info')
+    if (info.status !== 200 || (JSON.parse(info.body) as { data?: { kubeconfig?: string } }).data?.kubeconfig?.trim() !== externalJoin(ctx).clusterInfo.trim()) return false
     if (!(await someUnjoined(ctx))) return true
-    return (await kubectl(ctx.nodes, ['-n', 'kube-system', 'get', 'secret', `bootstrap-token-${token(ctx).id}`], { nothrow: true })).ok
+    return (await apiGet(ctx, `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${token(ctx).id}`, { metadataOnly: true })).status === 200
   },
   async apply(ctx) {
     await kubectlApply(ctx.nodes, 'bootstrap-rbac', bootstrapRbac())

@@ -9,7 +9,8 @@ import type { Step, StepContext } from '../converge/step.ts'
 import { waitFor } from '../converge/wait.ts'
 import { nodeApi } from '../node/api.ts'
 import { JoinError } from '../errors.ts'
-import { kubectl, kubectlRead } from '../node/kubectl.ts'
+import { apiGet } from '../node/cluster-api.ts'
+import { kubectl } from '../node/kubectl.ts'
 import { hasJoined } from '../node/joined.ts'
 import { KUBELET_SERVING_CERT as SERVING_CERT } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
@@ -42,15 +43,15 @@ interface NodeObject {
   status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
 }
 
-/** The Node object: through kubectl on the managed control plane, or (external) with the node's own credentials. */
+/** The Node object: as the admin of the managed control plane, or (external) with the node's own credentials. */
 async function nodeObject(ctx: StepContext, node: NodeHandle): Promise<NodeObject | undefined> {
   const cp = ctx.config.controlPlane
   if (cp.mode === 'external') {
     const r = await nodeApi(node, cp.endpoint, { kind: 'node' }, 'GET', `/api/v1/nodes/${node.spec.name}`)
     return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
   }
-  const r = await kubectlRead(ctx, ['get', '-o', 'json', '--', 'node', node.spec.name])
-  return r.ok ? JSON.parse(r.stdout) as NodeObject : undefined
+  const r = await apiGet(ctx, `/api/v1/nodes/${encodeURIComponent(node.spec.name)}`)
+  return r.status === 200 ? JSON.parse(r.body) as NodeObject : undefined
 }
 
 const hasClientCert = hasJoined

@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto'
 import { MANIFEST_ANNOTATION } from '../addons/manifest.ts'
 import { convergeService, serviceConverged, type ServiceSpec } from '../converge/service.ts'
 import type { Step, StepContext } from '../converge/step.ts'
-import { kubectlApply, kubectlRead } from '../node/kubectl.ts'
+import { apiGet } from '../node/cluster-api.ts'
+import { kubectlApply } from '../node/kubectl.ts'
 import { BIN_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
 import { KUBE_ROUTER_GROUP } from '../pki/control-plane.ts'
@@ -74,10 +75,10 @@ function service(ctx: StepContext, node: NodeHandle): ServiceSpec {
 }
 
 async function rbacApplied(ctx: StepContext, sha256: string): Promise<boolean> {
-  const r = await kubectlRead(ctx, ['get', `clusterrole/${KUBE_ROUTER_ROLE}`, `clusterrolebinding/${KUBE_ROUTER_ROLE}`, '-o', 'json', '--ignore-not-found'])
-  if (!r.ok || !r.stdout.trim()) return false
-  const items = (JSON.parse(r.stdout) as { items?: { metadata: { annotations?: Record<string, string> } }[] }).items ?? []
-  return items.length === 2 && items.every((i) => i.metadata.annotations?.[MANIFEST_ANNOTATION] === sha256)
+  const replies = await Promise.all(['clusterroles', 'clusterrolebindings'].map((kind) =>
+    apiGet(ctx, `/apis/rbac.authorization.k8s.io/v1/${kind}/${KUBE_ROUTER_ROLE}`, { metadataOnly: true })))
+  return replies.every((r) => r.status === 200
+    && (JSON.parse(r.body) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.[MANIFEST_ANNOTATION] === sha256)
 }
 
 export const networkPolicy: Step = {

@@ -11,12 +11,13 @@ import { parseCtrImages, type NodeImage } from '../images/load.ts'
 import type { LocalImage } from '../images/sandbox.ts'
 import { CTR, IMAGES_DIR } from '../node/paths.ts'
 import type { NodeHandle } from '../node/types.ts'
+import type { Result } from '../remote/types.ts'
 import { SANDBOX_IMAGE } from '../templates/files.ts'
 
 /** What containerd holds on the node; read once per node within a round of checks (ctx.reads). */
 async function listed(ctx: StepContext, node: NodeHandle): Promise<NodeImage[]> {
   const key = `ctr images ls@${node.spec.name}`
-  let read = ctx.reads?.get(key)
+  let read = ctx.reads?.get(key) as Promise<Result> | undefined
   if (!read) {
     read = node.runner.$`${CTR} -n k8s.io images ls`
     ctx.reads?.set(key, read)

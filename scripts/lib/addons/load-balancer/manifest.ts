@@ -7,6 +7,7 @@
 
 import { readFileSync } from 'node:fs'
 import { parseAllDocuments } from 'yaml'
+import { parsedOnce } from '../../host/parsed-yaml.ts'
 import type { Doc } from '../manifest.ts'
 
 export const LB_NAMESPACE = 'metallb-system'
@@ -26,10 +27,10 @@ type Workload = Doc & { spec?: { template?: { spec?: { containers?: Container[] 
 
 /** Upstream's objects from its manifest text, each workload's image replaced by kubelab's. */
 export function upstreamObjects(text: string, file: string, images: LoadBalancerImages): Doc[] {
-  const docs = parseAllDocuments(text).map((d, i) => {
+  const docs = parsedOnce('yaml-documents', text, (t) => ({ value: parseAllDocuments(t).map((d, i) => {
     if (d.errors.length) throw new Error(`${file}: document ${i + 1}: ${d.errors[0]!.message}`)
     return d.toJS() as Workload | null
-  }).filter((d): d is Workload => d !== null && typeof d === 'object')
+  }).filter((d): d is Workload => d !== null && typeof d === 'object'), keep: true }))
   const replaced = new Set<string>()
   for (const d of docs) {
     if (d.kind !== 'Deployment' && d.kind !== 'DaemonSet') continue

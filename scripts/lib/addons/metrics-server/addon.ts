@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import type { StepContext } from '../../converge/step.ts'
 import { imageArtifact, imageRef } from '../../images/workloads.ts'
-import { kubectl } from '../../node/kubectl.ts'
+import { apiGet } from '../../node/cluster-api.ts'
 import { addonManifest, type AddonManifest } from '../manifest.ts'
 import { manifestAddonStep } from '../step.ts'
 import type { Addon } from '../types.ts'
@@ -28,9 +28,10 @@ function manifest(ctx: StepContext): AddonManifest {
 
 /** Why the APIService is not Available (undefined when it is). */
 async function apiServiceReady(ctx: StepContext): Promise<string | undefined> {
-  const r = await kubectl(ctx.nodes, ['get', 'apiservice', METRICS_APISERVICE, '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.conditions[?(@.type=="Available")].message}'], { nothrow: true })
-  if (!r.ok) return `kubectl get apiservice failed: ${r.stderr.trim()}`
-  return r.stdout.startsWith('True') ? undefined : `APIService ${METRICS_APISERVICE} not Available: ${r.stdout.trim() || 'no condition yet'}`
+  const r = await apiGet(ctx, `/apis/apiregistration.k8s.io/v1/apiservices/${METRICS_APISERVICE}`)
+  if (r.status !== 200) return `reading APIService ${METRICS_APISERVICE} failed: ${r.error ?? `HTTP ${r.status}`}`
+  const c = (JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string; message?: string }[] } }).status?.conditions?.find((x) => x.type === 'Available')
+  return c?.status === 'True' ? undefined : `APIService ${METRICS_APISERVICE} not Available: ${c ? `${c.status} ${c.message ?? ''}`.trim() : 'no condition yet'}`
 }
 
 export const metricsServer: Addon = {
