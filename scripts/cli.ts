@@ -13,7 +13,7 @@ import { kubeconfigCommand, kubeconfigFlags, kubectlCommand } from './commands/c
 import { tokenCreateCommand, tokenCreateFlags } from './commands/token.ts'
 import { addonsCommand } from './commands/addons.ts'
 import { smokeCommand, smokeFlags } from './commands/smoke.ts'
-import { doctorCommand, downCommand, sshCommand, sshResetCommand, statusCommand } from './commands/machines.ts'
+import { doctorCommand, doctorFlags, downCommand, sshCommand, sshResetCommand, statusCommand } from './commands/machines.ts'
 import { startCommand, stopCommand, upCommand, upFlags } from './commands/up.ts'
 import { planCommand } from './commands/plan.ts'
 import { nodeRemoveCommand } from './commands/node.ts'
@@ -88,7 +88,7 @@ export const COMMANDS: Record<string, Command> = {
   conformance: command({ summary: 'upstream conformance tests (e2e.test) from the lab network: --mode quick|lite|certified, --focus RE, --junit FILE, -o DIR', flags: conformanceFlags, run: conformanceCommand }),
   'image load': command({ summary: 'your own images into containerd on the nodes: image load REF|FILE... [--node NAME] (docker save / OCI archives, pinned to the nodes\' platform)', usage: 'image load REF|FILE... [options]', flags: imageLoadFlags, run: imageLoadCommand }),
   'image ls': command({ summary: 'the images containerd holds on each node (ref, digest, size; --json)', usage: 'image ls [NODE...] [options]', flags: NO_FLAGS, run: imageLsCommand }),
-  doctor: command({ summary: 'check this host: which provider would be used, and what is missing', flags: NO_FLAGS, run: doctorCommand }),
+  doctor: command({ summary: 'check this host: which provider would be used, what is missing (--fix installs it)', flags: doctorFlags, run: doctorCommand }),
   clusters: command({ summary: 'every cluster on this host: name, provider, nodes, state (--json)', flags: NO_FLAGS, config: false, run: clustersCommand }),
   version: command({ summary: 'kubelab\'s version and the Kubernetes versions it supports (--json)', flags: NO_FLAGS, config: false, run: versionCommand }),
   completion: command({ summary: 'a shell completion script: completion bash|zsh|fish (source <(kubelab completion bash))', usage: 'completion bash|zsh|fish', flags: NO_FLAGS, config: false, run: (ctx, args) => completionCommand(ctx, args, completionTable()) }),

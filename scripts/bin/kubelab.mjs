@@ -1,10 +1,12 @@
 #!/usr/bin/env -S node --
-// The `kubelab` bin. It runs the TypeScript sources as they are, from one bundle of them: esbuild
-// compiles scripts/ into node_modules/.cache/kubelab/cli-<fingerprint>.mjs the first time (about
-// 0.3 s) and again whenever a source file changes, with the npm packages it uses inside (all but
-// ssh2 and esbuild). Loading one file instead of ~150 transpiled modules and the packages' own
-// files takes about 0.7 s off every command (`kubelab version`: 0.41 s here). Where no bundle can be written (read-only package, esbuild missing) or with
-// KUBELAB_BUNDLE=off, the sources run through tsx's loader as before.
+// The `kubelab` bin. An installed package (no TypeScript sources beside it) runs dist/kubelab.mjs,
+// the CLI compiled by `npm pack` (scripts/bin/build-dist.mjs). A checkout runs its TypeScript
+// sources as they are, from one bundle of them: esbuild compiles scripts/ into
+// node_modules/.cache/kubelab/cli-<fingerprint>.mjs the first time (about 0.3 s) and again whenever
+// a source file changes, with the npm packages it uses inside (all but ssh2 and esbuild). Loading
+// one file instead of ~150 transpiled modules and the packages' own files takes about 0.7 s off
+// every command (`kubelab version`: 0.33 s here). Where no bundle can be written (read-only
+// checkout, esbuild missing) or with KUBELAB_BUNDLE=off, the sources run through tsx's loader.
 // `node --` before the script: Node 20 reads `--env-file` anywhere on its command line up to a
 // `--`, even after the script name, and exits 9 when the file is missing; kubelab's own
 // `--env-file FILE` must reach kubelab. Run it by hand the same way: `node -- scripts/bin/kubelab.mjs`.
@@ -16,8 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const entry = path.join(root, 'scripts', 'kubelab.ts')
 const cacheDir = path.join(root, 'node_modules', '.cache', 'kubelab')
-/** npm packages left outside the bundle (loaded from node_modules). */
-const EXTERNAL = ['ssh2', 'esbuild']
+const dist = path.join(root, 'dist', 'kubelab.mjs')
 
 /** Names, sizes and change times of every source file (and tsconfig.json): a new value whenever one changes. */
 function fingerprint() {
@@ -47,18 +48,14 @@ async function bundle() {
   try {
     const out = path.join(cacheDir, `cli-${fingerprint()}.mjs`)
     if (existsSync(out)) return out
-    const { build } = await import('esbuild')
+    const [{ build }, { bundleOptions }] = await Promise.all([import('esbuild'), import('./bundle-options.mjs')])
     mkdirSync(cacheDir, { recursive: true })
     const partial = path.join(cacheDir, `.partial-${process.pid}`)
     await build({
-      entryPoints: [entry], outdir: partial, entryNames: path.basename(out, '.mjs'), outExtension: { '.js': '.mjs' },
-      bundle: true, platform: 'node', format: 'esm', target: 'node20',
-      // ssh2 loads a native binding relative to its own files, esbuild is only loaded for this.
-      external: EXTERNAL, sourcemap: 'linked', sourcesContent: false, logLevel: 'silent',
-      // CommonJS packages inside an ES module bundle: `require` for Node's own modules.
-      banner: { js: "import { createRequire as __kubelabRequire } from 'node:module'; const require = __kubelabRequire(import.meta.url);" },
-      // node_modules may be a link shared by several checkouts: the bundle names its own.
-      define: { __KUBELAB_PACKAGE_ROOT__: JSON.stringify(root) },
+      // node_modules may be a link shared by several checkouts: the bundle names its own root.
+      ...bundleOptions({ entry, packageRoot: root }),
+      outdir: partial, entryNames: path.basename(out, '.mjs'), outExtension: { '.js': '.mjs' },
+      sourcemap: 'linked', sourcesContent: false,
     })
     renameSync(path.join(partial, `${path.basename(out)}.map`), `${out}.map`)
     renameSync(path.join(partial, path.basename(out)), out) // atomic: a concurrent kubelab sees the whole file or none
@@ -74,7 +71,7 @@ async function bundle() {
   }
 }
 
-const compiled = await bundle()
+const compiled = !existsSync(entry) && existsSync(dist) ? dist : await bundle()
 if (compiled) {
   await import(pathToFileURL(compiled).href)
 } else {

@@ -1,21 +1,23 @@
-// Machine commands: `status`, `ssh NODE [-- CMD]`, `ssh-reset NODE`, `down`, `doctor`.
+// Machine commands: `status`, `ssh NODE [-- CMD]`, `ssh-reset NODE`, `down`, `doctor [--fix]`.
 
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { cacheDir as defaultCacheDir } from '../lib/artifacts/cache.ts'
 import { withClusterLock } from '../lib/cluster.ts'
 import type { ClusterConfig } from '../lib/config/types.ts'
-import { networkSummary, summaryLines, type NetworkSummary } from '../lib/egress/summary.ts'
-import { NotImplementedError, UsageError } from '../lib/errors.ts'
+import { cacheGaps } from '../lib/converge/inputs.ts'
+import { networkSummary, summaryLines } from '../lib/egress/summary.ts'
+import { describeWouldMake, installCommand, missingPackages, NotImplementedError, UsageError, type PreflightCheck } from '../lib/errors.ts'
+import { buildChecks, buildsOf, installPackages } from '../lib/host/deps.ts'
 import { readJsonFile, writeFileAtomic } from '../lib/host/files.ts'
 import type { NodeFacts } from '../lib/node/facts.ts'
 import { ADMIN_CONF, adminKubectl } from '../lib/node/paths.ts'
-import { chooseProvider, clusterStateDir, createProvider, probeKvm, type ProviderChoice } from '../lib/providers/index.ts'
-import type { Machine, Provider } from '../lib/providers/types.ts'
+import { chooseProvider, clusterStateDir, createProvider, probeKvm } from '../lib/providers/index.ts'
+import type { Machine } from '../lib/providers/types.ts'
 import { StateStore } from '../lib/providers/common/state.ts'
 import { hostKeyStore, runnerFor } from '../lib/remote/machine.ts'
 import { readServiceForwards, stopServiceForwards, type ServiceForward } from '../lib/services/forwards.ts'
-import { load, openClusterFor, printJson, table, type CommandContext } from './context.ts'
+import { load, openClusterFor, printJson, table, type CommandContext, type FlagDecls, type FlagValues } from './context.ts'
 
 export function machinesTable(machines: readonly Machine[]): string {
   return table([['NAME', 'ROLE', 'ADDRESS', 'STATE', 'PROVIDER', 'SSH'],
@@ -135,27 +137,48 @@ export async function sshCommand(ctx: CommandContext, args: string[]): Promise<n
   return r.status ?? 1
 }
 
-export async function doctorCommand(ctx: CommandContext): Promise<number> {
+export const doctorFlags = {
+  fix: { type: 'boolean', help: 'as root on Debian/Ubuntu: install the missing host packages it names' },
+} as const satisfies FlagDecls
+
+/**
+ * This host against the config: the provider's checks, and what building from Go modules needs for
+ * whatever the cache lacks (looked up read-only). `--fix` installs the packages named, then checks again.
+ */
+export async function doctorCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof doctorFlags>): Promise<number> {
   const { config } = load(ctx)
   const kvm = probeKvm()
   const choice = chooseProvider(config.provider.type, kvm)
   const network = networkSummary(config)
-  const report: { provider: ProviderChoice; kvm: typeof kvm; checks: Awaited<ReturnType<Provider['preflight']>>; network: NetworkSummary } = { provider: choice, kvm, checks: [], network }
-  try {
-    const provider = createProvider(choice, { config, stateDir: clusterStateDir(config.name, ctx.env), cacheDir: defaultCacheDir(ctx.env), progress: ctx.progress })
-    report.checks = await provider.preflight()
-  } catch (err) {
-    if (!(err instanceof NotImplementedError)) throw err
-    report.checks = [{ name: `provider ${choice.type}`, ok: false, detail: 'not implemented yet', fix: 'set provider.type: nspawn' }]
+  const cache = defaultCacheDir(ctx.env)
+  const gaps = await cacheGaps(config, cache)
+  const check = async (): Promise<PreflightCheck[]> => {
+    const builds = await buildChecks(buildsOf(gaps, { strict: false }))
+    try {
+      const provider = createProvider(choice, { config, stateDir: clusterStateDir(config.name, ctx.env), cacheDir: cache, progress: ctx.progress })
+      return [...await provider.preflight(), ...builds]
+    } catch (err) {
+      if (!(err instanceof NotImplementedError)) throw err
+      return [{ name: `provider ${choice.type}`, ok: false, detail: 'not implemented yet', fix: 'set provider.type: nspawn' }, ...builds]
+    }
   }
+  let checks = await check()
+  if (flags.fix && missingPackages(checks).length) {
+    await installPackages(missingPackages(checks), ctx.progress)
+    checks = await check()
+  }
+  const packages = missingPackages(checks)
+  const report = { provider: choice, kvm, checks, wouldMake: gaps, ...(packages.length ? { install: installCommand(packages) } : {}), network }
   if (ctx.options.json) {
     printJson(ctx, report)
   } else {
     ctx.out(`provider: ${choice.type} (${choice.why})`)
-    for (const c of report.checks) ctx.out(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok || !c.fix ? '' : `\n      fix: ${c.fix}`}`)
+    for (const c of checks) ctx.out(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.ok || !c.fix ? '' : `\n      fix: ${c.fix}`}`)
+    if (packages.length) ctx.out(`  install them all: ${installCommand(packages)}   (or: kubelab doctor --fix)`)
+    if (gaps.length) ctx.out(`the first \`up\` makes what the cache lacks:\n${gaps.map((g) => `  ${describeWouldMake(g)}`).join('\n')}`)
     ctx.out(summaryLines(network).join('\n'))
   }
-  return report.checks.every((c) => c.ok) ? 0 : 1
+  return checks.every((c) => c.ok) ? 0 : 1
 }
 
 /** Forgets a node's pinned host key (after the machine was re-created on purpose). */

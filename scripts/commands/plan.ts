@@ -1,10 +1,12 @@
 // `kubelab plan`: per node, the ordered steps `up` would run; with machines running, each step's
-// read-only check says "unchanged" or "would change" (plan-live.ts), plus the upgrade dry run.
+// read-only check says "unchanged" or "would change" (plan-live.ts), plus the upgrade dry run; what
+// the cache lacks is named ("would build kubernetes v1.35.4 (about 6 min)"), never built.
 
 import type { Cluster } from '../lib/cluster.ts'
 import { liveKube } from '../lib/lifecycle/session.ts'
 import { formatUpgradePlan, upgradePlan, type UpgradePlan } from '../lib/lifecycle/upgrade.ts'
 import { formatPlan, makePlan, planToJson } from '../lib/plan.ts'
+import { cacheGaps } from '../lib/converge/inputs.ts'
 import { liveStepStatus } from '../lib/plan-live.ts'
 import { openClusterFor, printJson, type CommandContext } from './context.ts'
 
@@ -25,7 +27,10 @@ export async function planCommand(ctx: CommandContext): Promise<number> {
   const opened = openClusterFor(ctx)
   const plan = makePlan(opened.config)
   const machines = await opened.provider.list().catch(() => [])
-  const live = await liveStepStatus({ config: opened.config, machines, stateDir: opened.stateDir, cacheDir: opened.cacheDir, progress: ctx.progress })
+  // Read-only: what the cache lacks is named (and the live checks, which need it, are skipped).
+  const gaps = await cacheGaps(opened.config, opened.cacheDir)
+  if (gaps.length) plan.wouldMake = gaps
+  const live = gaps.length ? undefined : await liveStepStatus({ config: opened.config, machines, stateDir: opened.stateDir, cacheDir: opened.cacheDir, progress: ctx.progress })
   if (live) plan.live = live
   const upgrade = await liveUpgradePlan(opened)
   if (ctx.options.json) printJson(ctx, { ...planToJson(plan), ...(upgrade ? { upgrade } : {}) })

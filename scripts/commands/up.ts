@@ -15,6 +15,7 @@ export const upFlags = {
   'no-smoke': { type: 'boolean', help: 'skip the smoke suite at the end' },
   junit: { type: 'string', arg: 'FILE', help: 'write the JUnit report of the smoke suite to FILE' },
   keep: { type: 'boolean', help: 'leave the smoke workloads (namespace kubelab-smoke) for debugging' },
+  'install-deps': { type: 'boolean', help: 'as root on Debian/Ubuntu: install the host packages preflight finds missing, then go on' },
 } as const satisfies FlagDecls
 
 export async function upCommand(ctx: CommandContext, _args: string[], flags: FlagValues<typeof upFlags>): Promise<number> {
@@ -25,6 +26,7 @@ export async function upCommand(ctx: CommandContext, _args: string[], flags: Fla
     prune: flags.prune,
     smoke: !flags.noSmoke,
     smokeOptions: { keep: flags.keep, ...(flags.junit ? { junit: flags.junit } : {}) },
+    installDeps: flags.installDeps,
   })
   if (ctx.options.json) printJson(ctx, { cluster: c.config.name, provider: c.choice.type, machines: r.machines })
   else ctx.out(machinesTable(r.machines))

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_SSH'
   | 'ERR_JOIN'
   | 'ERR_STATE'
+  | 'ERR_NOT_MADE'
 
 export abstract class KubelabError extends Error {
   abstract readonly code: ErrorCode
@@ -64,6 +65,8 @@ export interface PreflightCheck {
   detail: string
   /** The one-line fix for a failed check. */
   fix?: string
+  /** Debian/Ubuntu packages that fix it (host/deps.ts: one install command for all, `--install-deps`). */
+  packages?: readonly string[]
 }
 
 /** A requirement of the host or a machine is not met; nothing was changed. */
@@ -74,7 +77,19 @@ export class PreflightError extends KubelabError {
     readonly failed: readonly PreflightCheck[],
   ) {
     super(`preflight failed on ${target}: ${failed.map((c) => c.name).join(', ')}`)
+    const packages = missingPackages(failed)
+    if (packages.length) this.hint = `install them all: ${installCommand(packages)} (or: npx kubelab up --install-deps)`
   }
+}
+
+/** The packages the failed checks name, each once, in order. */
+export function missingPackages(checks: readonly PreflightCheck[]): string[] {
+  return [...new Set(checks.filter((c) => !c.ok).flatMap((c) => c.packages ?? []))]
+}
+
+/** The one command that installs `packages` on Debian/Ubuntu. */
+export function installCommand(packages: readonly string[]): string {
+  return `apt-get install -y --no-install-recommends ${packages.join(' ')}`
 }
 
 export interface CommandResult {
@@ -172,6 +187,31 @@ export class ArtifactError extends KubelabError {
   ) {
     super(message, options)
   }
+}
+
+/** Something the config needs is not in the cache, and the caller (`plan`, `status`) may not make it. */
+export interface WouldMake {
+  /** `kubernetes v1.35.4`, `the testbox image`. */
+  readonly what: string
+  readonly how: 'build' | 'download' | 'download or build' | 'fetch from the mirror' | 'unpack the bundle'
+  /** How long it took the last time it was made here; undefined when unknown. */
+  readonly estimateMs?: number | undefined
+  /** The build.sh component that makes it, where a build would. */
+  readonly build?: string
+}
+
+/** A read-only caller met artifacts or images it would have to make: what, how, and about how long. */
+export class NotMadeError extends KubelabError {
+  readonly code = 'ERR_NOT_MADE'
+  constructor(readonly missing: readonly WouldMake[]) {
+    super(`not in the cache yet: ${missing.map(describeWouldMake).join('; ')}`, { hint: 'npx kubelab up makes them (or: kubelab artifacts fetch)' })
+  }
+}
+
+/** `would build kubernetes v1.35.4 (about 6m10s)` */
+export function describeWouldMake(m: WouldMake): string {
+  const about = m.estimateMs === undefined ? '' : ` (about ${m.estimateMs < 60_000 ? `${Math.max(1, Math.round(m.estimateMs / 1000))} s` : `${Math.round(m.estimateMs / 60_000)} min`})`
+  return `would ${m.how} ${m.what}${about}`
 }
 
 /** A worker cannot join: the control plane is unreachable, its CA does not match the pin, or the token is refused. */

@@ -18,6 +18,7 @@ import { STEPS } from './steps/index.ts'
 
 export type LiveStatus = 'unchanged' | 'would change' | `unknown: ${string}`
 
+
 /** node -> step id -> status, for the machines that run; undefined when none runs. */
 export async function liveStepStatus(o: { config: ClusterConfig; machines: readonly Machine[]; stateDir: string; cacheDir: string; progress: Progress }): Promise<Record<string, Record<string, LiveStatus>> | undefined> {
   const { config, stateDir, progress } = o

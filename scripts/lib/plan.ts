@@ -1,6 +1,7 @@
 // The plan: machines x steps, from the config alone (pure). `kubelab plan` prints it; `up` follows it.
 
 import type { ClusterConfig, NodeSpec } from './config/types.ts'
+import { describeWouldMake, type WouldMake } from './errors.ts'
 import { targets, type Step } from './converge/step.ts'
 import { STEPS } from './steps/index.ts'
 
@@ -17,6 +18,8 @@ export interface Plan {
   nodes: NodePlan[]
   /** Against the live machines (plan-live.ts): node -> step id -> unchanged / would change. */
   live?: Record<string, Record<string, string>>
+  /** What the cache lacks and `up` would make first (plan-live.ts cacheGaps). */
+  wouldMake?: readonly WouldMake[]
 }
 
 /** The steps `up` runs on this node, in list order (the runner's own targets()). */
@@ -51,6 +54,7 @@ export function formatPlan(plan: Plan): string {
       out.push(`      ${changing === 0 ? 'in sync: `up` would change nothing here' : `${changing} of ${steps.length} steps would change`}`)
     }
   }
+  if (plan.wouldMake?.length) out.push('', 'Before the steps, `up` would make what the cache lacks:', ...plan.wouldMake.map((m) => `  ${describeWouldMake(m)}`))
   return out.join('\n')
 }
 

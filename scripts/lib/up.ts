@@ -7,10 +7,11 @@
 
 import path from 'node:path'
 import { withClusterLock, type Cluster } from './cluster.ts'
-import { stepInputs } from './converge/inputs.ts'
+import { cacheGaps, stepInputs } from './converge/inputs.ts'
 import { converge, type StepOutcome } from './converge/runner.ts'
 import { stepsUntil, type Step } from './converge/step.ts'
-import { PreflightError, StepError } from './errors.ts'
+import { missingPackages, PreflightError, StepError } from './errors.ts'
+import { buildChecks, buildsOf, installPackages } from './host/deps.ts'
 import { writeJsonFile } from './host/files.ts'
 import { remember } from './lifecycle/allocations.ts'
 import { beforeUp } from './lifecycle/reconcile.ts'
@@ -32,6 +33,8 @@ export interface UpOptions {
   /** Run the smoke suite at the end (default true; only a whole `up` of a managed control plane runs it). */
   smoke?: boolean
   smokeOptions?: SmokeOptions
+  /** As root on Debian/Ubuntu: install the host packages preflight finds missing (host/deps.ts), then go on. */
+  installDeps?: boolean
 }
 
 export interface UpResult {
@@ -46,7 +49,7 @@ export async function up(c: Cluster, o: UpOptions = {}): Promise<UpResult> {
   const steps = stepsUntil(STEPS, o.until)
   const result = await withClusterLock(c, 'up', async () => {
     c.progress.debug(1, `provider: ${c.choice.type} (${c.choice.why})`)
-    await preflight(c)
+    await preflight(c, o.installDeps ?? false)
     await beforeUp(c, { prune: o.prune ?? false })
     const timings = new Timings()
     const { machines, started } = await timings.phase('machines', () => ensureMachines(c))
@@ -67,8 +70,22 @@ export async function up(c: Cluster, o: UpOptions = {}): Promise<UpResult> {
   return result
 }
 
-async function preflight(c: Cluster): Promise<void> {
-  const failed = (await c.provider.preflight()).filter((x) => !x.ok)
+/**
+ * The provider's checks of this host. With `installDeps` also what builds from Go modules need
+ * (for anything the cache lacks that a build could make), and the missing packages are installed
+ * before checking again. Without it, the build's needs are checked when a build is about to start.
+ */
+async function preflight(c: Cluster, installDeps: boolean): Promise<void> {
+  const checks = async () => [
+    ...await c.provider.preflight(),
+    ...installDeps ? await buildChecks(buildsOf(await cacheGaps(c.config, c.cacheDir), { strict: false })) : [],
+  ]
+  let failed = (await checks()).filter((x) => !x.ok)
+  const packages = missingPackages(failed)
+  if (installDeps && packages.length) {
+    await installPackages(packages, c.progress)
+    failed = (await checks()).filter((x) => !x.ok)
+  }
   if (failed.length) throw new PreflightError('this host', failed)
 }
 

@@ -8,7 +8,8 @@ import { execFile } from 'node:child_process'
 import { access, constants } from 'node:fs/promises'
 import path from 'node:path'
 import { $ } from 'zx'
-import { ArtifactError, CommandError } from '../errors.ts'
+import { ArtifactError, CommandError, PreflightError } from '../errors.ts'
+import { buildChecks } from '../host/deps.ts'
 import { formatDuration, type Progress } from '../log/progress.ts'
 import { withFileLock } from '../providers/common/lock.ts'
 import {
@@ -142,6 +143,13 @@ export interface BuildOptions {
 /** Makes every target available in the build cache and the build lock; returns what it did for each. */
 export async function ensureBuilt(targets: readonly BuildTarget[], options: BuildOptions): Promise<BuildOutcome[]> {
   const { cache, arch } = options
+  // What the builds about to run need of this host, all named at once before the first starts.
+  const toBuild: string[] = []
+  for (const t of targets) {
+    if (!(await builtRecord(cache, t, arch)) && (await missingFiles(buildDir(cache, t.build, t.version, arch), t.files)).length) toBuild.push(t.build)
+  }
+  const failed = (await buildChecks(toBuild)).filter((c) => !c.ok)
+  if (failed.length) throw new PreflightError('this host', failed)
   const outcomes: BuildOutcome[] = []
   for (const target of targets) {
     const dir = buildDir(cache, target.build, target.version, arch)
@@ -171,7 +179,8 @@ async function buildOne(target: BuildTarget, dir: string, label: string, options
     }
     action = 'built'
     const started = Date.now()
-    await progress.step(`Building ${label} from Go modules`, () => runBuildScript(options.script ?? BUILD_SCRIPT, target, dir, arch, env, progress))
+    await progress.step(`Building ${label} from Go modules`, () => runBuildScript(options.script ?? BUILD_SCRIPT, target, dir, arch, env, progress),
+      undefined, { estimateMs: await lastBuildMs(cache, target.build) })
     durationMs = Date.now() - started
     const still = await missingFiles(dir, target.files)
     if (still.length) throw new ArtifactError(`build of ${label} did not produce ${still.join(', ')}`, { component: target.build })
@@ -190,6 +199,12 @@ async function buildOne(target: BuildTarget, dir: string, label: string, options
   return { build: target.build, version: target.version, arch, action, durationMs, dir, record }
 }
 
+/** How long the last recorded build of `build` (any version) took: the estimate for the next. */
+export async function lastBuildMs(cache: string, build: string): Promise<number | undefined> {
+  const records = Object.values((await readBuildLock(cache)).builds).filter((r) => r.build === build && r.durationMs !== null)
+  return records.sort((a, b) => b.recordedAt.localeCompare(a.recordedAt))[0]?.durationMs ?? undefined
+}
+
 async function runBuildScript(
   script: string, target: BuildTarget, dir: string, arch: Arch,
   env: Readonly<Record<string, string | undefined>>, progress: Progress,
@@ -197,7 +212,15 @@ async function runBuildScript(
   const started = Date.now()
   const childEnv = { ...env, GOARCH: arch } as NodeJS.ProcessEnv
   const p = $({ env: childEnv, quiet: true, verbose: false, nothrow: true })`bash ${script} ${target.build} ${target.version} ${dir}`
-  if (progress.verbosity >= 3) p.stderr.on('data', (d: Buffer) => { for (const l of d.toString().split('\n')) if (l) progress.debug(3, l) })
+  p.stderr.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) {
+      if (!l) continue
+      // build.sh's own phase lines (`[build kubernetes v1.35.4] compiling kubelet ...`): the live reason.
+      const phase = /^\[build \S+ \S+\] (.*)$/.exec(l)
+      if (phase) progress.status(phase[1]!)
+      progress.debug(3, l)
+    }
+  })
   const out = await p
   if (out.exitCode !== 0) {
     throw new CommandError({

@@ -10,10 +10,10 @@ import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { addonEnabled, type AddonsConfig, type ClusterConfig } from '../config/types.ts'
-import { ArtifactError } from '../errors.ts'
+import { ArtifactError, NotMadeError, type WouldMake } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import { withFileLock } from '../providers/common/lock.ts'
-import { buildTargets, builtRecord, ensureBuilt, findOnPath, type BuildOutcome } from './build.ts'
+import { buildTargets, builtRecord, ensureBuilt, findOnPath, lastBuildMs, type BuildOutcome } from './build.ts'
 import { openBundle } from './bundle.ts'
 import {
   blobPath, buildDir, cacheDir, commitBlob, readIndex, removeQuietly, sizeOf, tmpPath, writeIndex,
@@ -44,6 +44,8 @@ export interface ResolveOptions {
   http?: HttpClient
   /** build.sh substitute (tests). */
   buildScript?: string
+  /** Only what the cache holds: anything missing is a NotMadeError naming it (`plan`, `status`). */
+  readOnly?: boolean
 }
 
 /** Everything a resolve needs, passed down instead of module state. */
@@ -339,6 +341,7 @@ export async function resolveDetailed(config: ClusterConfig, options: ResolveOpt
     if (hit) done.set(n.component.name, hit)
   }
   let missing = needed.filter((n) => !done.has(n.component.name))
+  if (missing.length && options.readOnly) throw new NotMadeError(await wouldMake(ctx, missing))
   let fetched = 0
   let builds: BuildOutcome[] = []
   const source = config.artifacts.source
@@ -397,6 +400,21 @@ export async function resolveDetailed(config: ClusterConfig, options: ResolveOpt
   }
 
   return { artifacts: needed.flatMap((n) => done.get(n.component.name) ?? []), fetched, builds }
+}
+
+/** What getting `missing` would take with the config's source, with the last build's time where known. */
+async function wouldMake(ctx: ArtifactContext, missing: readonly Needed[]): Promise<WouldMake[]> {
+  const source = ctx.config.artifacts.source
+  return Promise.all(buildTargetsOf(missing).map(async (t) => {
+    const how: WouldMake['how'] = source === 'bundle' ? 'unpack the bundle' : source === 'mirror' ? 'fetch from the mirror'
+      : source === 'download' ? 'download' : source === 'build' || t.buildOnly ? 'build' : 'download or build'
+    return { what: `${t.build} ${t.version}`, how, ...(how.includes('build') ? { build: t.build, estimateMs: await lastBuildMs(ctx.cache, t.build) } : {}) }
+  }))
+}
+
+/** The builds behind the missing components (kubelet and kubectl share one), and whether only a build can make them. */
+function buildTargetsOf(missing: readonly Needed[]): { build: string; version: string; buildOnly: boolean }[] {
+  return buildTargets(missing).map((t) => ({ build: t.build, version: t.version, buildOnly: missing.some((n) => n.component.url === undefined && n.component.build === t.build) }))
 }
 
 /** For `artifacts list`: per needed file, where it is in the cache (or that it is missing). No network. */

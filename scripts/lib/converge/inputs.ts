@@ -6,17 +6,33 @@
 import path from 'node:path'
 import { resolveArtifacts, type Artifact } from '../artifacts/resolve.ts'
 import type { ClusterConfig } from '../config/types.ts'
+import { NotMadeError, type WouldMake } from '../errors.ts'
 import { readJsonFile, writeJsonFile } from '../host/files.ts'
 import { ensureSandboxImage, type LocalImage } from '../images/sandbox.ts'
 import { ensureWorkloadImages } from '../images/workloads.ts'
-import type { Progress } from '../log/progress.ts'
+import { Progress } from '../log/progress.ts'
 import { generateBootstrapToken } from '../pki/bootstrap.ts'
 import { pkiBundle } from '../pki/bundle.ts'
 import type { JoinToken, PkiBundle, StepInputs } from './step.ts'
 
 /** The sandbox image and the workload images (testbox, coredns), built once into the cache. */
-export async function localImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress): Promise<LocalImage[]> {
-  return [await ensureSandboxImage(cacheDir, progress), ...await ensureWorkloadImages(cacheDir, artifacts, progress)]
+export async function localImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress, o: { readOnly?: boolean } = {}): Promise<LocalImage[]> {
+  return [await ensureSandboxImage(cacheDir, progress, o), ...await ensureWorkloadImages(cacheDir, artifacts, progress, o)]
+}
+
+/**
+ * What the cache lacks for this config (binaries, then images): what `up` would build, download or
+ * unpack first, with the last build's time. Looks only; never builds or downloads anything.
+ */
+export async function cacheGaps(config: ClusterConfig, cacheDir: string): Promise<WouldMake[]> {
+  const quiet = new Progress({ sink: { write: () => true } })
+  try {
+    await localImages(cacheDir, await resolveArtifacts(config, { progress: quiet, readOnly: true }), quiet, { readOnly: true })
+    return []
+  } catch (err) {
+    if (err instanceof NotMadeError) return [...err.missing]
+    throw err
+  }
 }
 
 /**
@@ -59,7 +75,7 @@ export interface InputsOptions {
   progress: Progress
   /** Where the PKI store is (default: the cluster state; live `plan` passes a throwaway copy). */
   pkiDir?: string
-  /** false for a dry run: nothing new is remembered in the state. Default true. */
+  /** false for a dry run: nothing new is remembered in the state, and nothing is built or downloaded (NotMadeError). Default true. */
   keep?: boolean
   /** Wraps each part (timings, progress lines); default: runs it. */
   phase?: <T>(name: 'artifacts' | 'images' | 'pki', title: string, fn: () => Promise<T>, detail: (r: T) => string) => Promise<T>
@@ -70,8 +86,8 @@ export async function stepInputs(o: InputsOptions): Promise<StepInputs> {
   const phase = o.phase ?? ((_name, _title, fn) => fn())
   const { config, progress } = o
   const artifacts = await phase('artifacts', `Resolving verified binaries for Kubernetes ${config.kubernetes.version}`,
-    () => resolveArtifacts(config, { progress }), (a) => `${a.length} files`)
-  const images = await phase('images', 'Preparing local images', () => localImages(o.cacheDir, artifacts, progress), (i) => `${i.length} images`)
+    () => resolveArtifacts(config, { progress, readOnly: o.keep === false }), (a) => `${a.length} files`)
+  const images = await phase('images', 'Preparing local images', () => localImages(o.cacheDir, artifacts, progress, { readOnly: o.keep === false }), (i) => `${i.length} images`)
   if (config.controlPlane.mode !== 'managed') return { artifacts, images }
   const pki = await phase('pki', 'Issuing the cluster PKI (kept in the cluster state)',
     () => managedPki(o.pkiDir ?? pkiDir(o.stateDir), config), (r) => (r?.changed ? `${r.changed} files written` : 'unchanged'))

@@ -5,7 +5,7 @@
 // unwritable cache only costs the parse.
 
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cacheDir } from './cache-dir.ts'
 import { writeFileAtomic } from './files.ts'
@@ -26,7 +26,8 @@ export function parsedOnce<T>(kind: string, text: string, parse: (text: string) 
     return JSON.parse(readFileSync(file, 'utf8')) as T
   } catch { /* not parsed yet, or unreadable: parse */ }
   const { value, keep } = parse(text)
-  if (keep) {
+  // Kept only in a cache that exists: a read-only command (`plan` on a fresh host) makes none.
+  if (keep && existsSync(path.dirname(dir))) {
     try {
       writeFileAtomic(file, JSON.stringify(value), { mode: 0o644 })
     } catch { /* a read-only cache: parse again next time */ }

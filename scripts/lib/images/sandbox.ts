@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
+import { NotMadeError } from '../errors.ts'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { BUILD_SCRIPT } from '../artifacts/build.ts'
@@ -33,13 +34,14 @@ function sourceHash(): string {
   return h.digest('hex').slice(0, 12)
 }
 
-export async function ensureSandboxImage(cacheDir: string, progress: Progress): Promise<LocalImage> {
+export async function ensureSandboxImage(cacheDir: string, progress: Progress, o: { readOnly?: boolean } = {}): Promise<LocalImage> {
   const key = sourceHash()
   const dir = path.join(cacheDir, 'images')
   const tar = path.join(dir, `sandbox-${key}.tar`)
   const meta = `${tar}.json`
   const kept = existsSync(tar) ? readJsonFile<LocalImage>(meta, 'the cached sandbox image\'s metadata (remove it to rebuild)') : undefined
   if (kept) return kept
+  if (o.readOnly) throw new NotMadeError([{ what: 'the sandbox (pause) image', how: 'build', build: 'pause' }])
   return progress.step('Building the sandbox (pause) image', async () => {
     const out = path.join(cacheDir, 'build', `pause-${key}-amd64`)
     if (!existsSync(path.join(out, 'pause'))) await host`bash ${BUILD_SCRIPT} pause ${key} ${out}`

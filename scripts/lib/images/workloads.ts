@@ -14,6 +14,7 @@
 
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { NotMadeError } from '../errors.ts'
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Artifact } from '../artifacts/resolve.ts'
@@ -145,8 +146,16 @@ async function probeBinary(cacheDir: string, key: string): Promise<string> {
   return path.join(out, 'probe')
 }
 
-export async function ensureTestboxImage(cacheDir: string, progress: Progress): Promise<LocalImage> {
+export async function ensureTestboxImage(cacheDir: string, progress: Progress, o: { readOnly?: boolean } = {}): Promise<LocalImage> {
   const key = recipeHash()
+  if (o.readOnly) {
+    // Without fetching the busybox package: any testbox of this recipe the cache holds.
+    const dir = path.join(cacheDir, 'images')
+    const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`testbox-${key}-`) && f.endsWith('.tar')).sort() : []
+    const image = found.length ? cached(path.join(dir, found.at(-1)!)) : undefined
+    if (!image) throw new NotMadeError([{ what: 'the testbox image', how: 'build', build: 'testbox' }])
+    return image
+  }
   const deb = await busyboxDeb(cacheDir)
   const tar = path.join(cacheDir, 'images', `testbox-${key}-${sha256Of(deb).slice(0, 12)}.tar`)
   return cached(tar) ?? progress.step('Building the testbox image (busybox + probe)', async () =>
@@ -162,9 +171,12 @@ export function corednsSpec(ref: string, binary: string): OciImageSpec {
   return binarySpec(ref, 'coredns', binary)
 }
 
-export async function ensureBinaryImage(cacheDir: string, artifact: Artifact, progress: Progress): Promise<LocalImage> {
+export async function ensureBinaryImage(cacheDir: string, artifact: Artifact, progress: Progress, o: { readOnly?: boolean } = {}): Promise<LocalImage> {
   const tar = path.join(cacheDir, 'images', `${artifact.component}-${artifact.version}-${artifact.sha256.slice(0, 12)}.tar`)
-  return cached(tar) ?? progress.step(`Building the ${artifact.component} image (${artifact.version})`, () =>
+  const kept = cached(tar)
+  if (kept) return kept
+  if (o.readOnly) throw new NotMadeError([{ what: `the ${artifact.component} image (${artifact.version})`, how: 'build' }])
+  return progress.step(`Building the ${artifact.component} image (${artifact.version})`, () =>
     writeImage(tar, binarySpec(imageRef(artifact), artifact.file, artifact.path)))
 }
 
@@ -175,10 +187,10 @@ export async function ensureBinaryImage(cacheDir: string, artifact: Artifact, pr
 export const CONTROL_PLANE_IMAGES: readonly string[] = ['traefik']
 
 /** testbox always; one image per `nodes: image` artifact (the enabled addons' binaries). */
-export async function ensureWorkloadImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress): Promise<LocalImage[]> {
-  const images = [await ensureTestboxImage(cacheDir, progress)]
+export async function ensureWorkloadImages(cacheDir: string, artifacts: readonly Artifact[], progress: Progress, o: { readOnly?: boolean } = {}): Promise<LocalImage[]> {
+  const images = [await ensureTestboxImage(cacheDir, progress, o)]
   for (const a of artifacts.filter((x) => x.nodes === 'image')) {
-    const image = await ensureBinaryImage(cacheDir, a, progress)
+    const image = await ensureBinaryImage(cacheDir, a, progress, o)
     images.push(CONTROL_PLANE_IMAGES.includes(a.component) ? { ...image, controlPlaneOnly: true } : image)
   }
   return images

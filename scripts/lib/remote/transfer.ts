@@ -67,6 +67,40 @@ export function uploadProbeScript(path: string, sha256: string, mode: number, ow
   )
 }
 
+/**
+ * Installs files the node reads in place (the host cache shared into the machine) in one command:
+ * per file, `skipped PATH` when it already has its sha256 (mode fixed), else a copy into a temp
+ * file beside it, verified, chmod'ed and renamed, `sent PATH`. A copy that does not verify stops
+ * the script with VERIFY_FAILED_EXIT and `PATH SHA256` on stderr. One round trip instead of four
+ * per file.
+ */
+export function installSharedScript(files: readonly { shared: string; path: string; sha256: string; mode: number }[]): string {
+  let s = SHA256_FN +
+    `kl_install() {
+` +
+    `  local src=$1 p=$2 sha=$3 mode=$4 d t h
+` +
+    `  if [ -f "$p" ] && [ "$(kl_sha256 "$p")" = "$sha" ]; then chmod "$mode" -- "$p"; echo "skipped $p"; return; fi
+` +
+    `  d=$(dirname -- "$p"); mkdir -p -- "$d"
+` +
+    `  t=$(mktemp -- "$d/.kubelab-upload.XXXXXX")
+` +
+    `  cp -- "$src" "$t"
+` +
+    `  h=$(kl_sha256 "$t")
+` +
+    `  if [ "$h" != "$sha" ]; then rm -f -- "$t"; printf '%s %s\n' "$p" "$h" >&2; exit ${VERIFY_FAILED_EXIT}; fi
+` +
+    `  chmod "$mode" -- "$t"; mv -f -- "$t" "$p"; echo "sent $p"
+` +
+    `}
+`
+  for (const f of files) s += `kl_install ${quote(f.shared)} ${quote(f.path)} ${checkSha256(f.sha256)} ${modeString(f.mode)}
+`
+  return s
+}
+
 /** Like the probe without the checksum: a fresh temp path next to `path`. */
 export function tempFileScript(path: string): string {
   return `d=$(dirname -- ${quote(path)})\nmkdir -p -- "$d"\nmktemp -- "$d/.kubelab.XXXXXX"\n`

@@ -133,7 +133,7 @@ export async function destroyUplink(lab: string, cluster: string, state: StateSt
 export async function uplinkPreflight(want: EgressConfig['uplink']): Promise<PreflightCheck[]> {
   if (!want) return []
   const iptables = await hostOk`command -v iptables`
-  const checks: PreflightCheck[] = [{ name: 'egress: iptables', ok: iptables, detail: iptables ? 'found (NAT for the uplink)' : 'not found', ...(iptables ? {} : { fix: 'apt-get install -y iptables, or KUBELAB_EGRESS=off' }) }]
+  const checks: PreflightCheck[] = [{ name: 'egress: iptables', ok: iptables, detail: iptables ? 'found (NAT for the uplink)' : 'not found', ...(iptables ? {} : { fix: 'apt-get install -y iptables, or KUBELAB_EGRESS=off', packages: ['iptables'] }) }]
   if (want.netns) {
     const ok = netnsExists(want.netns)
     checks.push({ name: 'egress: uplink namespace', ok, detail: ok ? `${want.netns} exists` : `network namespace ${want.netns} does not exist`, ...(ok ? {} : { fix: `ip netns add ${want.netns}, or unset KUBELAB_UPLINK_NETNS / egress.uplinkNetns` }) })

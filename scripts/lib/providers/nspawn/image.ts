@@ -9,7 +9,7 @@ export const NSPAWN_IMAGE: RootfsRecipe = {
   suite: 'bookworm',
   variant: 'minbase',
   include: NODE_PACKAGES,
-  revision: 2,
+  revision: 3,
   async customize(root) {
     await prepareNodeImage(root, ['console-getty.service', 'getty@tty1.service', 'systemd-journald-audit.socket', 'systemd-remount-fs.service'])
     await installImageFiles(root, 'nspawn-image')

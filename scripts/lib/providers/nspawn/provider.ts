@@ -54,13 +54,13 @@ export class NspawnProvider implements Provider {
 
   async preflight(): Promise<PreflightCheck[]> {
     const checks: PreflightCheck[] = []
-    const add = (name: string, ok: boolean, detail: string, fix: string) => checks.push({ name, ok, detail, ...(ok ? {} : { fix }) })
+    const add = (name: string, ok: boolean, detail: string, fix: string, packages?: string[]) => checks.push({ name, ok, detail, ...(ok ? {} : { fix, ...(packages ? { packages } : {}) }) })
     add('root', process.getuid?.() === 0, process.getuid?.() === 0 ? 'running as root' : 'nspawn machines need root',
       'run as root (sudo -E npx kubelab up), or use provider qemu (rootless)')
     for (const [tool, pkg] of [['systemd-nspawn', 'systemd-container'], ['debootstrap', 'debootstrap'], ['ip', 'iproute2'],
       ['socat', 'socat'], ['ssh-keygen', 'openssh-client'], ['ssh', 'openssh-client']] as const) {
       const ok = await hostOk`command -v ${tool}`
-      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`)
+      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`, [pkg])
     }
     const fs = readFileSync('/proc/filesystems', 'utf8')
     add('overlayfs', /\toverlay$/m.test(fs), /\toverlay$/m.test(fs) ? 'supported' : 'not in /proc/filesystems', 'modprobe overlay')

@@ -16,7 +16,7 @@ export const QEMU_IMAGE: RootfsRecipe = {
   suite: 'bookworm',
   variant: 'minbase',
   include: [...NODE_PACKAGES, 'linux-image-cloud-amd64', 'initramfs-tools', 'udev', 'e2fsprogs'],
-  revision: 1,
+  revision: 2,
   async customize(root) {
     await prepareNodeImage(root)
     await installImageFiles(root, 'qemu-image')

@@ -88,14 +88,14 @@ export class QemuProvider implements Provider {
 
   async preflight(): Promise<PreflightCheck[]> {
     const checks: PreflightCheck[] = []
-    const add = (name: string, ok: boolean, detail: string, fix: string) => checks.push({ name, ok, detail, ...(ok ? {} : { fix }) })
+    const add = (name: string, ok: boolean, detail: string, fix: string, packages?: string[]) => checks.push({ name, ok, detail, ...(ok ? {} : { fix, ...(packages ? { packages } : {}) }) })
     const cloud = this.ctx.config.provider.qemu.image
     const tools: [string, string][] = [['qemu-system-x86_64', 'qemu-system-x86'], ['qemu-img', 'qemu-utils'], ['mkfs.ext4', 'e2fsprogs'], ['ssh-keygen', 'openssh-client']]
     if (cloud) tools.push(['genisoimage', 'genisoimage'])
     if (!this.rootless) tools.push(['ip', 'iproute2'], ['socat', 'socat'], ...(cloud ? [] : [['debootstrap', 'debootstrap'] as [string, string]]))
     for (const [tool, pkg] of tools) {
       const ok = await hostOk`command -v ${tool}`
-      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`)
+      add(`command ${tool}`, ok, ok ? 'found' : 'not found', `apt-get install -y ${pkg}`, [pkg])
     }
     const kvm = probeKvm()
     const wanted = this.ctx.config.provider.qemu.accel
