@@ -14,7 +14,7 @@ import { printJson, table, type CommandContext } from './context.ts'
 export function versionCommand(ctx: CommandContext): number {
   const version = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version
   const kubernetes = loadLock(DEFAULT_LOCK_FILE).minors.map((m) => m.kubernetes).sort()
-  if (ctx.options.json) printJson(ctx, { kubelab: version, kubernetes: { supported: kubernetes, default: DEFAULT_KUBERNETES_VERSION } })
+  if (ctx.options.json) printJson(ctx, { kubelab: version, kubernetes: { supported: kubernetes, default: DEFAULT_KUBERNETES_VERSION }, packageRoot: packagePath() })
   else ctx.out(`kubelab ${version}\nKubernetes: ${kubernetes.join(', ')} (default ${DEFAULT_KUBERNETES_VERSION})`)
   return 0
 }
