@@ -36,3 +36,36 @@ test('interactive: the live line shows the elapsed time, the estimate and the re
   const live = out.filter((l) => l.startsWith('\r\x1b[2K ') && l.includes('Importing images'))
   t.true(live.some((l) => /Importing images {2}\d+ms of about 5\.0s {2}\(worker-1: 2 of 3\)/.test(l)), JSON.stringify(live.slice(-3)))
 })
+
+test('steps inside each other and side by side: each its own heartbeat and reason; nothing after they end', async (t) => {
+  const { out, sink: s } = sink(false)
+  const p = new Progress({ sink: s, interactive: false, heartbeatMs: 20 })
+  const machines = p.step('Starting 3 machines', () => sleep(70))
+  await p.step('Resolving binaries', () => p.step('Building kubernetes', async () => {
+    p.status('compiling kubelet')
+    await sleep(70)
+  }))
+  await machines
+  const beats = (title: string) => out.filter((l) => l.startsWith(`   … ${title}: still running`))
+  t.true(beats('Starting 3 machines').length >= 1 && beats('Resolving binaries').length >= 1 && beats('Building kubernetes').length >= 1, out.join(''))
+  t.true(beats('Building kubernetes').every((l) => l.includes('(compiling kubelet)')))
+  t.false(beats('Starting 3 machines').some((l) => l.includes('compiling')), 'the reason belongs to the step that gave it')
+  const n = out.length
+  await sleep(60)
+  t.is(out.length, n, 'no heartbeat once every step is done')
+})
+
+test('interactive, nested: the live line shows the inner step, then the outer again; cleared at the end', async (t) => {
+  const { out, sink: s } = sink(true)
+  const p = new Progress({ sink: s, interactive: true })
+  await p.step('Outer', async () => {
+    await p.step('Inner', () => sleep(120))
+    await sleep(120)
+  })
+  const live = out.filter((l) => l.startsWith('\r\x1b[2K '))
+  const firstOuterAfterInner = live.findIndex((l, i) => i > live.findIndex((x) => x.includes(' Inner ')) && l.includes(' Outer '))
+  t.true(firstOuterAfterInner > 0, JSON.stringify(live.slice(0, 6)))
+  const n = out.length
+  await sleep(200)
+  t.is(out.length, n, 'the live line stops with the last step')
+})

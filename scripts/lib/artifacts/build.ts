@@ -155,7 +155,8 @@ export async function ensureBuilt(targets: readonly BuildTarget[], options: Buil
     const dir = buildDir(cache, target.build, target.version, arch)
     const label = `${target.build} ${target.version} (${arch})`
     // One build of an entry at a time across kubelab processes; the second finds it done.
-    outcomes.push(await withFileLock(`${dir}.lock`, { wait: true, what: `building ${label}` }, () => buildOne(target, dir, label, options)))
+    outcomes.push(await withFileLock(`${dir}.lock`, { wait: true, what: `building ${label}`, onWait: (holder) => options.progress.info(`waiting for ${holder}: one build of ${label} at a time`) },
+      () => buildOne(target, dir, label, options)))
   }
   return outcomes
 }

@@ -44,7 +44,11 @@ export class Progress {
   private readonly sink: LogSink
   private readonly now: () => number
   private readonly heartbeatMs: number
-  private spinner: { timer: NodeJS.Timeout; title: string; started: number; estimateMs?: number | undefined; detail?: string } | undefined
+  /** The steps running now, in the order they started. */
+  private readonly running: Running[] = []
+  private spun: Running | undefined
+  private drawing: NodeJS.Timeout | undefined
+  private frame = 0
 
   constructor(options: ProgressOptions = {}) {
     this.sink = options.sink ?? process.stderr
@@ -68,44 +72,47 @@ export class Progress {
     if (this.verbosity >= level) this.line(`  ${message}`)
   }
 
-  /** The live reason of the running step: on the spinner line (TTY), else at -v when it changes. */
+  /** The live reason of the step started last: on its live line (TTY) and heartbeat, else at -v when it changes. */
   status(text: string): void {
-    if (this.spinner) {
-      const changed = this.spinner.detail !== text
-      this.spinner.detail = text
+    const top = this.running.at(-1)
+    if (top) {
+      const changed = top.detail !== text
+      top.detail = text
       if (this.interactive || !changed) return
     }
     this.debug(1, text)
   }
 
   /**
-   * Runs `fn` as one named step: a spinner while it runs (interactive only), then
-   * ` ✓ title  detail  1.2s` or ` ✗ title  detail`. The error is rethrown unchanged.
+   * Runs `fn` as one named step: while it runs a live line (interactive) or a heartbeat, then
+   * ` ✓ title  detail  1.2s` or ` ✗ title  detail`. The error is rethrown unchanged. Steps may
+   * run inside each other and side by side: each has its own heartbeat, the live line shows the
+   * one started last.
    */
   async step<T>(title: string, fn: () => Promise<T>, detail?: (result: T) => string, o: StepOptions = {}): Promise<T> {
     const started = this.now()
-    this.startSpinner(title, o.estimateMs)
+    const running = this.start(title, o.estimateMs)
     try {
       const result = await fn()
-      this.stopSpinner()
+      this.stop(running)
       const d = detail?.(result)
       this.line(` ✓ ${title}${d ? `  ${d}` : ''}  ${formatDuration(this.now() - started)}`)
       return result
     } catch (err) {
-      this.stopSpinner()
+      this.stop(running)
       this.line(` ✗ ${title}  ${formatDuration(this.now() - started)}`)
       throw err
     }
   }
 
   /**
-   * The spinner of work that runs elsewhere (the step runner's): shows `title` while it runs
-   * (interactive only); undefined stops it. Lines printed meanwhile keep it below them.
+   * The live line of work that runs elsewhere (the step runner's): shows `title` while it runs;
+   * undefined stops it. Lines printed meanwhile keep it below them.
    */
   spin(title: string | undefined): void {
-    if (title === this.spinner?.title) return
-    this.stopSpinner()
-    if (title !== undefined) this.startSpinner(title)
+    if (title === this.spun?.title) return
+    if (this.spun) this.stop(this.spun)
+    this.spun = title === undefined ? undefined : this.start(title)
   }
 
   /** A finished step's line: ` ✓ title  detail  1.2s` or ` ✗ title  detail  1.2s`. */
@@ -114,29 +121,53 @@ export class Progress {
   }
 
   private line(text: string): void {
-    if (this.spinner && this.interactive) this.sink.write('\r\x1b[2K')
+    if (this.drawing) this.sink.write('\r\x1b[2K')
     this.sink.write(`${text}\n`)
   }
 
   /** `1m02s of about 6m10s`: the time so far, with the estimate when there is one. */
-  private elapsed(): string {
-    const s = this.spinner!
-    return `${formatDuration(this.now() - s.started)}${s.estimateMs ? ` of about ${formatDuration(s.estimateMs)}` : ''}`
+  private elapsed(r: Running): string {
+    return `${formatDuration(this.now() - r.started)}${r.estimateMs ? ` of about ${formatDuration(r.estimateMs)}` : ''}`
   }
 
-  private startSpinner(title: string, estimateMs?: number): void {
-    let i = 0
-    const draw = () => this.sink.write(`\r\x1b[2K ${FRAMES[i++ % FRAMES.length]} ${title}  ${this.elapsed()}${this.spinner?.detail ? `  (${this.spinner.detail.slice(0, 100)})` : ''}`)
-    const beat = () => this.sink.write(`   … ${title}: still running, ${this.elapsed()}${this.spinner?.detail ? ` (${this.spinner.detail.slice(0, 160)})` : ''}\n`)
-    this.spinner = { timer: setInterval(this.interactive ? draw : beat, this.interactive ? 80 : this.heartbeatMs), title, started: this.now(), estimateMs }
-    this.spinner.timer.unref()
-    if (this.interactive) draw()
+  private start(title: string, estimateMs?: number): Running {
+    const r: Running = { title, started: this.now(), estimateMs }
+    this.running.push(r)
+    if (this.interactive) {
+      this.drawing ??= setInterval(() => this.draw(), 80)
+      this.drawing.unref()
+      this.draw()
+    } else {
+      r.heartbeat = setInterval(() => this.sink.write(`   … ${title}: still running, ${this.elapsed(r)}${r.detail ? ` (${r.detail.slice(0, 160)})` : ''}\n`), this.heartbeatMs)
+      r.heartbeat.unref()
+    }
+    return r
   }
 
-  private stopSpinner(): void {
-    if (!this.spinner) return
-    clearInterval(this.spinner.timer)
-    if (this.interactive) this.sink.write('\r\x1b[2K')
-    this.spinner = undefined
+  private draw(): void {
+    const r = this.running.at(-1)
+    if (r) this.sink.write(`\r\x1b[2K ${FRAMES[this.frame++ % FRAMES.length]} ${r.title}  ${this.elapsed(r)}${r.detail ? `  (${r.detail.slice(0, 100)})` : ''}`)
   }
+
+  private stop(r: Running): void {
+    const i = this.running.indexOf(r)
+    if (i < 0) return
+    this.running.splice(i, 1)
+    if (r.heartbeat) clearInterval(r.heartbeat)
+    if (this.drawing) {
+      this.sink.write('\r\x1b[2K')
+      if (this.running.length === 0) {
+        clearInterval(this.drawing)
+        this.drawing = undefined
+      }
+    }
+  }
+}
+
+interface Running {
+  readonly title: string
+  readonly started: number
+  readonly estimateMs?: number | undefined
+  detail?: string
+  heartbeat?: NodeJS.Timeout
 }

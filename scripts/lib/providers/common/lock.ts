@@ -25,6 +25,8 @@ export interface LockOptions {
   what: string
   /** How long to wait at most (ms). */
   timeoutMs?: number
+  /** Told once, when the lock is taken and this call starts waiting: who holds it. */
+  onWait?: (holder: string) => void
 }
 
 interface Holder {
@@ -142,10 +144,13 @@ export async function withFileLock<T>(file: string, options: LockOptions, fn: ()
   mkdirSync(path.dirname(file), { recursive: true })
   const me = { pid: process.pid, what: options.what, nonce: randomBytes(12).toString('hex') }
   const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000)
+  let told = false
   for (;;) {
     const r = tryAcquire(file, me)
     if (r.ok) break
     if (!options.wait || Date.now() > deadline) throw new LockedError(file, r.holder)
+    if (!told) options.onWait?.(r.holder)
+    told = true
     await sleep(500)
   }
   const forget = onInterrupt(() => release(file, me.nonce)) // Ctrl-C: no lock left behind
