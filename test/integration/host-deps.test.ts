@@ -1,9 +1,10 @@
 // A host without kubelab's tools, simulated with a PATH that holds only bash, sh and node: `doctor`
 // names every missing tool with its Debian package and one install command for all of them,
-// including what the builds from Go modules need when the cache lacks binaries; `up --install-deps`
+// including what the builds from Go modules need when the cache lacks binaries (and `plan` names
+// those builds without making anything); `up --install-deps`
 // on a host without apt-get refuses and prints the command instead of guessing a package manager.
 import test from 'ava'
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { kubelab } from '../helpers/cli.ts'
@@ -52,4 +53,12 @@ test.serial('up without --install-deps: the same missing packages, and both ways
   t.not(r.code, 0)
   t.regex(r.stderr, /✗ command debootstrap: not found/)
   t.regex(r.stderr, /hint: install them all: apt-get install -y --no-install-recommends .*debootstrap.* \(or: npx kubelab up --install-deps\)/)
+})
+
+test.serial('plan with nothing cached: names what up would make, builds and downloads nothing, creates no cache', async (t) => {
+  const r = await kubelab(['plan', '--provider', 'nspawn'], { env })
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /Before the steps, `up` would make what the cache lacks:\n {2}would download or build kubernetes v1\.35\.4/)
+  t.regex(r.stdout, /would build metallb v0\.15\.2/)
+  t.false(existsSync(env.KUBELAB_CACHE), 'no cache folder made')
 })

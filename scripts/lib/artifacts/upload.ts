@@ -81,7 +81,7 @@ async function installShared(tasks: readonly { node: UploadNode; a: Artifact; re
   if (r.exitCode === VERIFY_FAILED_EXIT) {
     const [file, got] = r.stderr.trim().split('\n').pop()!.split(' ')
     throw new StepError('artifacts:upload', node, new Error(`the copy of ${file} from the cache share does not verify: expected sha256 ${files.find((f) => f.path === file)?.sha256}, the node has ${got}`),
-      { hint: 'the cache file changed under kubelab: kubelab artifacts verify' })
+      { hint: 'the cache file changed while it was copied; run up again (the cache is verified again first)' })
   }
   if (!r.ok) throw new StepError('artifacts:upload', node, new CommandError(r), { hint: 'installing the binaries from the cache share' })
   const done = new Map(r.stdout.split('\n').map((l) => l.split(' ')).filter((w) => w.length === 2).map(([what, p]) => [p!, what as 'skipped' | 'sent']))

@@ -84,7 +84,7 @@ export interface StepContext extends StepInputs {
   readonly signal?: AbortSignal
   /**
    * Within one round of checks made all at once (runner.ts checkAll) only: API reads shared by
-   * the checks (node/cluster-api.ts apiGet, node/kubectl.ts kubectlRead), each made once per round.
+   * the checks (node/cluster-api.ts apiGet; runtime-images.ts's image list), each made once per round.
    */
   readonly reads?: Map<string, Promise<unknown>>
 }

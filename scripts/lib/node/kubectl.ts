@@ -24,15 +24,3 @@ export async function kubectlApply(nodes: readonly NodeHandle[], name: string, m
   await cp.runner.writeFile(file, manifest, 0o600)
   return cp.runner.$(options)`${adminKubectl(['apply', '-f', file])}`
 }
-
-/**
- * A read (`kubectl get ...`, never throwing) on the control plane; inside one round of checks
- * (`reads` given, converge/runner.ts checkAll) the same read runs once and its result is shared.
- */
-export function kubectlRead(ctx: { readonly nodes: readonly NodeHandle[]; readonly reads?: Map<string, Promise<unknown>> }, args: readonly string[]): Promise<Result> {
-  if (!ctx.reads) return kubectl(ctx.nodes, args, { nothrow: true })
-  const key = JSON.stringify(args)
-  let r = ctx.reads.get(key) as Promise<Result> | undefined
-  if (!r) ctx.reads.set(key, r = kubectl(ctx.nodes, args, { nothrow: true }))
-  return r
-}
