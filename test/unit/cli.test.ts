@@ -161,7 +161,7 @@ test('version: kubelab\'s own and the Kubernetes versions of the shipped lock; -
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
   const r = await kubelab(['version', '--json'])
   t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { kubelab: pkg.version, kubernetes: { supported: ['v1.34.4', 'v1.35.4'], default: 'v1.35.4' } })
+  t.deepEqual(JSON.parse(r.stdout), { kubelab: pkg.version, kubernetes: { supported: ['v1.34.4', 'v1.35.4'], default: 'v1.35.4' }, packageRoot: ROOT })
   const text = await kubelab(['version'])
   t.is(text.stdout, `kubelab ${pkg.version}\nKubernetes: v1.34.4, v1.35.4 (default v1.35.4)\n`)
 })
