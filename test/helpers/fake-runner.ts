@@ -203,7 +203,7 @@ export class FakeRunner implements Runner {
 
   /** systemd as far as the steps use it; a verb or flag it does not model is not understood (undefined). */
   private systemctl(verb: string, args: string[]): Reply | undefined {
-    if (args.some((a) => a.startsWith('-') && a !== '--quiet' && a !== '-q')) return undefined
+    if (args.some((a) => a.startsWith('-') && a !== '--quiet' && a !== '-q' && a !== '--no-reload')) return undefined
     const units = args.filter((a) => !a.startsWith('-')).map(unitName)
     const file = (u: string) => UNIT_DIRS.map((d) => this.text(`${d}/${u}`)).find((t) => t !== undefined)
     if (verb === 'daemon-reload') {

@@ -64,9 +64,14 @@ const withSshd = sshdUnavailable() ? test.skip : test
 withSshd('Ctrl-C during plan: exit 130 and the throwaway PKI copy (CA keys) is gone from the temp dir', async (t) => {
   t.timeout(120_000)
   const dir = await tempDir(t, 'kubelab-intr-')
-  const sshd = await Sshd.start({ extraConfig: 'ListenAddress 127.0.0.2' })
+  // The live checks stall on the "nodes": their sessions find a systemctl that only sleeps. plan
+  // makes its PKI copy just before those checks (and only when the cache holds everything: the
+  // host's own cache, read-only, as `plan` never builds).
+  const shims = path.join(dir, 'shims')
+  mkdirSync(shims)
+  writeFileSync(path.join(shims, 'systemctl'), '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 })
+  const sshd = await Sshd.start({ extraConfig: `ListenAddress 127.0.0.2\nSetEnv PATH=${shims}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` })
   t.teardown(() => sshd.dispose())
-  const mirror = await silentServer(t)
   const state = path.join(dir, 'state')
   // A cluster kubelab knows (both hosts recorded) with a PKI store holding a CA key.
   mkdirSync(path.join(state, 'intr', 'pki'), { recursive: true })
@@ -75,8 +80,7 @@ withSshd('Ctrl-C during plan: exit 130 and the throwaway PKI copy (CA keys) is g
   writeFileSync(path.join(state, 'intr', 'state.json'), JSON.stringify({ cluster: 'intr', provider: 'ssh', machines: { cp: record('127.0.0.1', 'control-plane'), w1: record('127.0.0.2', 'worker') } }))
   const tmp = path.join(dir, 'tmp')
   mkdirSync(tmp)
-  const cli = spawnCli(t, ['plan', '-c', config(dir, { port: sshd.port, key: sshd.clientKey, mirror: `http://127.0.0.1:${mirror}` })],
-    { KUBELAB_STATE: state, KUBELAB_CACHE: path.join(dir, 'cache'), TMPDIR: tmp })
+  const cli = spawnCli(t, ['plan', '-c', config(dir, { port: sshd.port, key: sshd.clientKey })], { KUBELAB_STATE: state, TMPDIR: tmp })
   const copies = () => readdirSync(tmp).filter((f) => f.startsWith('kubelab-plan-'))
   await until('the PKI copy in the temp dir', () => copies().some((c) => existsSync(path.join(tmp, c, 'pki', 'ca.key'))), 90_000, cli.stderr)
   cli.child.kill('SIGINT')

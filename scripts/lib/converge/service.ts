@@ -44,7 +44,9 @@ export async function convergeService(runner: Runner, spec: ServiceSpec): Promis
   const changed = [...await writeFiles(runner, spec.files), ...await uploadFiles(runner, spec.localFiles ?? [])]
   const stamped = await runner.test`[ "$(cat ${stampPath(spec)} 2>/dev/null)" = ${stamp(spec)} ]`
   if (changed.some((p) => p.endsWith('.service') || p.includes('.service.d/'))) await runner.$`systemctl daemon-reload`
-  await runner.$`systemctl enable --quiet ${spec.unit}`
+  // --no-reload: the reload above already told systemd of a changed unit; `enable` only links it
+  // for the next boot (a second reload costs ~80 ms of CPU in PID 1 and its generators per unit).
+  await runner.$`systemctl enable --no-reload --quiet ${spec.unit}`
   const restart = changed.length > 0 || !stamped
   if (restart) await runner.$`systemctl restart ${spec.unit}`
   else await runner.$`systemctl start ${spec.unit}`
