@@ -72,7 +72,12 @@ export const rebootSurvival: SmokeCheck = {
     // The connection drops as the machine goes down: whatever reboot returns is fine.
     await node.runner.$({ nothrow: true, timeoutMs: 10_000 })`systemctl reboot`.catch(() => undefined)
     node.runner.close()
-    await sleep(2_000)
+    // A machine container ends when it reboots (the provider starts it again below), a VM reboots
+    // in place. Give a container the seconds it takes to go down: an SSH connection tried while it
+    // still lists as running waits out the whole boot deadline (60 s) before the next look.
+    const downBy = Date.now() + 15_000
+    do await sleep(500)
+    while (Date.now() < downBy && (await ctx.provider.list()).find((x) => x.name === spec.name)?.state === 'running')
     await until(ctx, `${spec.name} to come back from the restart`, 180_000, async () => {
       const m = (await ctx.provider.list()).find((x) => x.name === spec.name)
       // Machine containers end on reboot; the provider starts them again, as `up` would.
