@@ -20,7 +20,7 @@ const entry = path.join(root, 'scripts', 'kubelab.ts')
 const cacheDir = path.join(root, 'node_modules', '.cache', 'kubelab')
 const dist = path.join(root, 'dist', 'kubelab.mjs')
 
-/** Names, sizes and change times of every source file (and tsconfig.json): a new value whenever one changes. */
+/** Names, sizes and change times of every source file (and tsconfig.json, the lockfiles): a new value whenever one changes. */
 function fingerprint() {
   const hash = createHash('sha256').update(`${root}\n`)
   const walk = (dir) => {
