@@ -140,6 +140,18 @@ async function objectsOf(ctx: StepContext, m: AddonManifest): Promise<Obj[] | st
   return items
 }
 
+/**
+ * Old pods still terminating (undefined when none). The Deployment no longer counts them, yet a
+ * CoreDNS pod answers for seconds after its stop (lameduck) and the Service may still send to it:
+ * a rollout is done when they are gone.
+ */
+async function terminating(ctx: StepContext, d: Workload): Promise<string | undefined> {
+  const r = await apiGet(ctx, `/api/v1/namespaces/${d.namespace}/pods?labelSelector=${encodeURIComponent(d.selector)}`)
+  if (r.status !== 200) return `reading its pods failed: ${r.error ?? `HTTP ${r.status}`}`
+  const old = (JSON.parse(r.body) as { items: { metadata: { name: string; deletionTimestamp?: string } }[] }).items.filter((p) => p.metadata.deletionTimestamp)
+  return old.length ? `rolling out: old pod(s) ${old.map((p) => p.metadata.name).join(', ')} still terminating` : undefined
+}
+
 /** Which objects of `m` are missing or carry another manifest's sha256; undefined when none. */
 function stale(m: AddonManifest, items: readonly Obj[]): string | undefined {
   const key = (ns: string | undefined, o: string) => `${ns ?? ''}/${o}`
@@ -160,7 +172,7 @@ async function notConverged(ctx: StepContext, spec: ManifestAddonSpec, m: AddonM
     const deployment = find('Deployment', d)
     const available = deployment?.status?.conditions?.find((c) => c.type === 'Available')
     if (available?.status !== 'True') return await unavailableReason(ctx, d, available)
-    const pending = rolloutPending(deployment!)
+    const pending = rolloutPending(deployment!) ?? await terminating(ctx, d)
     if (pending) return `${d.namespace}/${d.name}: ${pending}`
   }
   for (const d of spec.daemonSets ?? []) {
