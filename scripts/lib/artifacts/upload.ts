@@ -49,9 +49,9 @@ export async function uploadAll(nodes: readonly UploadNode[], artifacts: readonl
     const remote = remotePathFor(a, n.role)
     return remote ? [{ node: n, a, remote }] : []
   }))
-  // Files the node reads from the cache share: installed by one command per node.
+  // Files the node reads from the cache share: installed by one command per node; the rest streamed.
   const local = await Promise.all(all.map((l) => installShared(l)))
-  const perNode = all.map((l) => l.filter((t) => !t.node.runner.run || !t.node.runner.sharedPath?.(t.a.path)))
+  const perNode = all.map((l, i) => l.filter((t) => !local[i]!.some((r) => r.remote === t.remote)))
   const tasks: { node: UploadNode; a: Artifact; remote: string }[] = []
   for (let i = 0; perNode.some((l) => i < l.length); i++) for (const l of perNode) if (i < l.length) tasks.push(l[i]!)
 

@@ -5,8 +5,7 @@
 // fresh host hears everything it lacks at once. `installPackages` is `up --install-deps` and
 // `doctor --fix`: as root on Debian/Ubuntu, it names the packages, then installs them.
 
-import type { WouldMake } from '../errors.ts'
-import { installCommand, PreflightError, type PreflightCheck } from '../errors.ts'
+import { installCommand, PreflightError, type PreflightCheck, type WouldMake } from '../errors.ts'
 import type { Progress } from '../log/progress.ts'
 import { host, hostOk } from './exec.ts'
 
